@@ -1,0 +1,87 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Hot kernels are compiled for the vector units on purpose: plain -O on x86-64 targets the
+// 2003 baseline and emits no FMA. "haswell" (AVX2 + FMA + F16C, the x86-64-v3 feature set; 2013 onwards) is the floor we
+// support for release builds; other architectures keep the compiler's default.
+#if arch(x86_64)
+let vectorFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let vectorCFlags: [CSetting] = [.unsafeFlags(["-march=x86-64-v3"])]
+#else
+let vectorFlags: [SwiftSetting] = []
+let vectorCFlags: [CSetting] = []
+#endif
+
+let strictness: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "DynamiCrafter",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "dynamicrafter", targets: ["DynamiCrafterCLI"]),
+        .executable(name: "dynamicrafterd", targets: ["DynamiCrafterDaemon"]),
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "Weights", targets: ["Weights"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
+            name: "CDNNL",
+            providers: [.apt(["libdnnl-dev"])]
+        ),
+        .target(
+            name: "TensorCore",
+            dependencies: ["COpenBLAS", "CDNNL"],
+            swiftSettings: strictness + vectorFlags
+        ),
+        .target(
+            name: "Weights",
+            dependencies: ["TensorCore"],
+            swiftSettings: strictness
+        ),
+        .executableTarget(
+            name: "DynamiCrafterCLI",
+            dependencies: [
+                "TensorCore", "Weights",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictness + vectorFlags
+        ),
+        .executableTarget(
+            name: "DynamiCrafterDaemon",
+            dependencies: [
+                "TensorCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "TensorCoreTests",
+            dependencies: ["TensorCore"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "WeightsTests",
+            dependencies: ["Weights", "TensorCore"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["Weights"],
+            swiftSettings: strictness
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

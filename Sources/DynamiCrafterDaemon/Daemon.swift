@@ -1,0 +1,6 @@
+import ArgumentParser
+
+@main
+struct Daemon: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "dynamicrafterd")
+}

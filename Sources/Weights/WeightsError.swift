@@ -1,0 +1,1 @@
+// Placeholder: the weights module is being written.
