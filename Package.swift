@@ -1,16 +1,22 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+import Foundation
+
 // Hot kernels are compiled for the vector units on purpose: plain -O on x86-64 targets the
-// 2003 baseline and emits no FMA. "haswell" (AVX2 + FMA + F16C, the x86-64-v3 feature set; 2013 onwards) is the floor we
-// support for release builds; other architectures keep the compiler's default.
+// 2003 baseline and emits no FMA. "haswell" (AVX2 + FMA + F16C: the x86-64-v3 feature set,
+// 2013 onwards) is the floor we support on x86-64; other architectures keep the default.
+// DYNAMICRAFTER_TARGET_CPU overrides it ("none" for the baseline, e.g. to measure the gain);
+// DYNAMICRAFTER_UNCHECKED=1 adds -Ounchecked to the kernels (measured by `bench`, not default).
+let environment = ProcessInfo.processInfo.environment
 #if arch(x86_64)
-let vectorFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
-let vectorCFlags: [CSetting] = [.unsafeFlags(["-march=x86-64-v3"])]
+let targetCPU = environment["DYNAMICRAFTER_TARGET_CPU"] ?? "haswell"
 #else
-let vectorFlags: [SwiftSetting] = []
-let vectorCFlags: [CSetting] = []
+let targetCPU = environment["DYNAMICRAFTER_TARGET_CPU"] ?? "none"
 #endif
+let vectorFlags: [SwiftSetting] =
+    (targetCPU == "none" ? [] : [.unsafeFlags(["-target-cpu", targetCPU])])
+    + (environment["DYNAMICRAFTER_UNCHECKED"] == "1" ? [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))] : [])
 
 let strictness: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),

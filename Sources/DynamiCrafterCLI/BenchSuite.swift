@@ -1,0 +1,133 @@
+import Foundation
+import TensorCore
+
+/// The measurements behind `dynamicrafter bench`.
+struct BenchSuite {
+    let repeats: Int
+    let threads: Int
+    var rows: [BenchRow] = []
+    var notes: [String] = []
+    /// Best fp32 GEMM rate with all threads in this run.
+    var ceiling: Double?
+    /// Copy bandwidth with all threads in this run (read + write bytes per second).
+    var bandwidth: Double?
+
+    init(repeats: Int, threads: Int) {
+        self.repeats = repeats
+        self.threads = threads
+    }
+
+    /// UNet Linear shapes M×N×K: proj_in/out at 320 channels over 32 frames of 32×32, the GEGLU
+    /// projection 320→2560, a 1280-wide layer over 32 frames of 16×16, and a square problem.
+    static let gemmShapes: [(m: Int, n: Int, k: Int)] = [
+        (32768, 320, 320), (32768, 2560, 320), (8192, 1280, 1280), (2048, 2048, 2048),
+    ]
+
+    private static func random(_ shape: [Int], seed: UInt64) -> Tensor {
+        var state = seed
+        return Tensor(shape: shape) { p in
+            for i in p.indices {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                p[i] = Float(Int32(truncatingIfNeeded: state >> 33)) / Float(Int32.max)
+            }
+        }
+    }
+
+    mutating func gemmCeiling(_ b: any ComputeBackend, precisions: [Precision], singleThread: Bool) throws {
+        for threadCount in singleThread ? [1, threads] : [threads] {
+            Threading.configure(threads: threadCount)
+            defer { Threading.configure(threads: threads) }
+            for p in precisions {
+                for s in Self.gemmShapes {
+                    let w = TensorData(Self.random([s.n, s.k], seed: 1))
+                    let op = try b.makeLinear(weight: w, bias: nil, precision: p)
+                    let x = Self.random([s.m, s.k], seed: 2)
+                    let t = try BenchMeasure.median(repeats: repeats) { _ = try op.callAsFunction(x) }
+                    let row = BenchRow(kernel: "linear \(s.m)x\(s.n)x\(s.k)", backend: b.kind.rawValue,
+                                       precision: p.rawValue, threads: threadCount, seconds: t,
+                                       flops: 2 * Double(s.m * s.n * s.k), bytes: nil, note: "ceiling")
+                    if p == .f32, threadCount == threads, let g = row.gflops { ceiling = max(ceiling ?? 0, g) }
+                    rows.append(row)
+                }
+            }
+        }
+    }
+
+    /// Copy bandwidth over a buffer much larger than the caches, with all threads.
+    mutating func copyBandwidth() {
+        let count = 64 << 20 // 256 MB of floats
+        let src = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        let dst = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { src.deallocate(); dst.deallocate() }
+        src.initialize(repeating: 1, count: count)
+        dst.initialize(repeating: 0, count: count)
+        let s = UncheckedSendable(src), d = UncheckedSendable(dst)
+        let t = BenchMeasure.median(repeats: repeats) {
+            Parallel.forRanges(count, minimumChunk: 1 << 20) { r in
+                (d.value + r.lowerBound).update(from: s.value + r.lowerBound, count: r.count)
+            }
+        }
+        let row = BenchRow(kernel: "memory copy 256 MB", backend: "-", precision: "-", threads: threads,
+                           seconds: t, flops: nil, bytes: 2 * Double(count * 4))
+        bandwidth = row.gbps
+        rows.append(row)
+    }
+
+    /// Convolutions and attention at the UNet's real sizes (256 model: 16 frames, batch 2 for
+    /// classifier-free guidance, so 32 frames per call).
+    mutating func kernels(_ b: any ComputeBackend, precision p: Precision) throws {
+        let name = b.kind.rawValue
+        // 3×3 convolutions: level 1 (320 ch at 32×32) and level 4 (1280 ch at 4×4).
+        for (c, hw) in [(320, 32), (1280, 4)] {
+            let w = TensorData(Self.random([c, c, 3, 3], seed: 3))
+            let x = Self.random([32, hw, hw, c], seed: 4)
+            let flops = 2 * Double(32 * hw * hw * c * c * 9)
+            let algorithms: [ConvAlgorithm] = b.kind == .onednn ? [.direct, .winograd] : [.direct]
+            for a in algorithms {
+                let op = try b.makeConv2d(weight: w, bias: nil, geometry: .square(3, stride: 1, padding: 1),
+                                          precision: p, algorithm: a)
+                let t = try BenchMeasure.median(repeats: repeats) { _ = try op.callAsFunction(x) }
+                let note = op.algorithm == a ? "" : "\(a.rawValue) unavailable: ran \(op.algorithm.rawValue)"
+                rows.append(BenchRow(kernel: "conv3x3 \(c)->\(c) 32x\(hw)x\(hw) \(a.rawValue)", backend: name,
+                                     precision: p.rawValue, threads: threads, seconds: t, flops: flops,
+                                     bytes: nil, note: note))
+            }
+        }
+        // Temporal convolution (3×1×1 over 16 frames), 320 channels, 2 samples of 32×32.
+        do {
+            let w = TensorData(Self.random([320, 320, 3, 1], seed: 5))
+            let x = Self.random([2, 16, 1024, 320], seed: 6)
+            let op = try b.makeConv2d(weight: w, bias: nil, geometry: .temporal3, precision: p, algorithm: .auto)
+            let t = try BenchMeasure.median(repeats: repeats) { _ = try op.callAsFunction(x) }
+            rows.append(BenchRow(kernel: "temporal conv 320 2x16x1024", backend: name, precision: p.rawValue,
+                                 threads: threads, seconds: t, flops: 2 * Double(2 * 16 * 1024 * 320 * 320 * 3),
+                                 bytes: nil))
+        }
+        // Spatial self-attention: 1024 tokens, 5 heads of 64, 32 frames.
+        do {
+            let q = Self.random([32, 1024, 320], seed: 7), k = Self.random([32, 1024, 320], seed: 8)
+            let v = Self.random([32, 1024, 320], seed: 9)
+            let t = try BenchMeasure.median(repeats: repeats) {
+                _ = try b.attention(q: q, k: k, v: v, heads: 5, scale: 0.125, precision: p)
+            }
+            rows.append(BenchRow(kernel: "spatial attention 32x1024 5x64", backend: name, precision: p.rawValue,
+                                 threads: threads, seconds: t, flops: 4 * Double(32 * 5 * 1024 * 1024 * 64),
+                                 bytes: nil))
+        }
+        // Temporal self-attention: 16 frames at each of 2·1024 positions, 5 heads of 64.
+        do {
+            let q = Self.random([2048, 16, 320], seed: 10), k = Self.random([2048, 16, 320], seed: 11)
+            let v = Self.random([2048, 16, 320], seed: 12)
+            let t = try BenchMeasure.median(repeats: repeats) {
+                _ = try b.attention(q: q, k: k, v: v, heads: 5, scale: 0.125, precision: p)
+            }
+            rows.append(BenchRow(kernel: "temporal attention 2048x16 5x64", backend: name, precision: p.rawValue,
+                                 threads: threads, seconds: t, flops: 4 * Double(2048 * 5 * 16 * 16 * 64),
+                                 bytes: 4 * Double(4 * 2048 * 16 * 320)))
+        }
+    }
+
+    /// Memory-bound kernels shared by every backend.
+    mutating func sharedKernels() throws {
+    }
+}

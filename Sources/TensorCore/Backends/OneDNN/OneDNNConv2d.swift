@@ -1,0 +1,242 @@
+import CDNNL
+import Synchronization
+
+/// A 2-D convolution on oneDNN's convolution primitive, channels-last in and out.
+///
+/// Activations stay NHWC, oneDNN's preferred convolution layout, so the direct path needs no
+/// format conversion; the weight (PyTorch `[out, in, kh, kw]`) is reordered once into the
+/// layout the implementation wants and shared by the primitives of every input shape (one
+/// primitive per input shape and thread count, cached). The bias is fused. Winograd (fp32,
+/// AVX-512 builds of oneDNN 2.x only) reads a blocked layout, so its plans reorder the input
+/// in and the output back.
+final class OneDNNConv2d: Conv2dOperator {
+    let inChannels: Int
+    let outChannels: Int
+    let geometry: Conv2dGeometry
+    let mode: OneDNNComputeMode
+    private let engine: OneDNNEngine
+    /// The algorithm chosen at creation (after `auto` and the creation-time fallback).
+    private let chosen: ConvAlgorithm
+    /// Set once some input shape had no Winograd implementation and ran direct instead.
+    private let fellBack = Atomic<Bool>(false)
+    private let bias: OneDNNAlignedBuffer?
+    private let biasDescriptor: OneDNNMemoryDescriptor?
+    private let packs: OneDNNWeightPacks?
+    /// The algorithm whose layout `packs.primary` is.
+    private let primaryAlgorithm: ConvAlgorithm
+    private let plans = Mutex<[[Int]: OneDNNConvPlan]>([:])
+
+    /// A plan before its weights are attached (the first one is made before they are packed).
+    private typealias Parts = (convolution: OneDNNPrimitive, sourceReorder: OneDNNPrimitive?,
+                               destinationReorder: OneDNNPrimitive?, algorithm: ConvAlgorithm)
+
+    /// `auto` takes Winograd for 3×3 stride-1 convolutions at least this wide on both sides;
+    /// narrower ones spend too much of their time in the input and output transforms.
+    static let winogradMinimumChannels = 64
+    static let maximumPlans = 64
+
+    var algorithm: ConvAlgorithm {
+        chosen == .winograd && !fellBack.load(ordering: .relaxed) ? .winograd : .direct
+    }
+
+    init(engine: OneDNNEngine, weight: TensorData, bias: TensorData?, geometry: Conv2dGeometry,
+         precision: Precision, algorithm requested: ConvAlgorithm) throws {
+        let shapes = try ConvShapes(weight: weight, bias: bias, geometry: geometry)
+        inChannels = shapes.inChannels
+        outChannels = shapes.outChannels
+        self.geometry = geometry
+        self.engine = engine
+        let g = geometry
+        let winogradShaped = g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1
+        let wantsWinograd: Bool
+        switch requested {
+        case .direct: wantsWinograd = false
+        case .winograd: wantsWinograd = engine.winogradAvailable
+        case .auto:
+            // With native bf16 the bf16 direct kernels are the faster choice; Winograd is fp32.
+            wantsWinograd = engine.winogradAvailable && winogradShaped && !(precision == .bf16 && engine.nativeBF16)
+                && inChannels >= Self.winogradMinimumChannels && outChannels >= Self.winogradMinimumChannels
+        }
+        // Winograd exists in fp32 only: bf16 precision then rounds the operands (emulation).
+        mode = wantsWinograd ? OneDNNComputeMode(precision, nativeBF16: false)
+                             : OneDNNComputeMode(precision, nativeBF16: engine.nativeBF16)
+        if let bias, outChannels > 0 {
+            self.bias = OneDNNAlignedBuffer(floatsOf: bias)
+            biasDescriptor = try OneDNNMemoryDescriptor(dims: [outChannels], dataType: dnnl_f32, tag: dnnl_a)
+        } else {
+            self.bias = nil
+            biasDescriptor = nil
+        }
+        guard inChannels > 0, outChannels > 0 else {
+            packs = nil; chosen = wantsWinograd ? .winograd : .direct; primaryAlgorithm = chosen
+            return
+        }
+
+        // A representative input to pick the weight layout with; later shapes reuse it when
+        // their implementation accepts it.
+        let (n, h, w) = (1, max(16, g.kernelH), max(16, g.kernelW))
+        var first: Parts? = nil
+        if wantsWinograd {
+            do {
+                first = try Self.makeParts(engine: engine, algorithm: .winograd, n: n, h: h, w: w, inChannels: inChannels,
+                                           outChannels: outChannels, geometry: g, mode: mode, weights: nil, bias: biasDescriptor)
+            } catch where OneDNNStatus.isUnimplemented(error) {
+                first = nil // this geometry has no Winograd kernel: direct
+            }
+        }
+        let parts = try first ?? Self.makeParts(engine: engine, algorithm: .direct, n: n, h: h, w: w, inChannels: inChannels,
+                                                outChannels: outChannels, geometry: g, mode: mode, weights: nil,
+                                                bias: biasDescriptor)
+        chosen = parts.algorithm
+        primaryAlgorithm = parts.algorithm
+        let plainBuffer = mode == .nativeBF16
+            ? OneDNNAlignedBuffer(bf16Of: weight)
+            : OneDNNAlignedBuffer(floatsOf: weight, roundedToBF16: mode.roundsOperands)
+        let plain = try OneDNNMemoryDescriptor(dims: [outChannels, inChannels, g.kernelH, g.kernelW],
+                                               dataType: mode.operandType, tag: dnnl_oihw)
+        // Winograd's weight format can be produced from plain weights but not converted into
+        // other layouts, so a Winograd operator keeps the plain copy for direct fallbacks.
+        let packs = try OneDNNWeightPacks(engine: engine, plain: plain, plainBuffer: plainBuffer,
+                                          firstLayout: parts.convolution.weights, keepPlain: parts.algorithm == .winograd)
+        self.packs = packs
+        let plan = try Self.plan(parts, weights: packs.buffer(for: parts.convolution.weights))
+        plans.withLock { $0[[n, h, w, Threading.threadCount]] = plan }
+    }
+
+    /// Implementation oneDNN picked for this input shape (for logs and tests).
+    func implementation(input: [Int]) throws -> String {
+        let (n, h, w, _, _) = try ConvShapes.check(input: input, inChannels: inChannels, geometry: geometry)
+        return try plan(n: n, h: h, w: w).convolution.implementation
+    }
+
+    /// Distinct packed weight layouts so far.
+    var packedLayoutCount: Int { packs?.layoutCount ?? 0 }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let (n, h, w, ho, wo) = try ConvShapes.check(input: x.shape, inChannels: inChannels, geometry: geometry)
+        let outShape = [n, ho, wo, outChannels]
+        guard n > 0, outChannels > 0 else { return Tensor(zeros: outShape) }
+        guard inChannels > 0 else { return broadcastBias(pixels: n * ho * wo, shape: outShape) }
+
+        let plan = try plan(n: n, h: h, w: w)
+        let input = mode.roundsOperands ? Kernels.roundedToBF16(x) : x
+        let nhwcIn = try OneDNNMemoryDescriptor(dims: [n, inChannels, h, w], dataType: dnnl_f32, tag: dnnl_nhwc)
+        let nhwcOut = try OneDNNMemoryDescriptor(dims: [n, outChannels, ho, wo], dataType: dnnl_f32, tag: dnnl_nhwc)
+        return try Tensor(shape: outShape) { out in
+            try input.withUnsafeBufferPointer { px in
+                let conv = plan.convolution
+                var source = UnsafeRawPointer(px.baseAddress!)
+                var staged: OneDNNAlignedBuffer? = nil
+                if let r = plan.sourceReorder {
+                    let buffer = OneDNNAlignedBuffer(byteCount: r.destination.byteCount)
+                    try r.execute([OneDNNArgument(DNNL_ARG_FROM, nhwcIn, reading: source),
+                                   OneDNNArgument(DNNL_ARG_TO, r.destination, buffer.pointer)], on: engine)
+                    source = UnsafeRawPointer(buffer.pointer)
+                    staged = buffer
+                }
+                let blockedOut = plan.destinationReorder.map { OneDNNAlignedBuffer(byteCount: $0.source.byteCount) }
+                let destination = blockedOut?.pointer ?? UnsafeMutableRawPointer(out.baseAddress!)
+                var args = [OneDNNArgument(DNNL_ARG_SRC, conv.source, reading: source),
+                            OneDNNArgument(DNNL_ARG_WEIGHTS, conv.weights, plan.weights.pointer),
+                            OneDNNArgument(DNNL_ARG_DST, conv.destination, destination)]
+                if let bias, let biasDescriptor { args.append(OneDNNArgument(DNNL_ARG_BIAS, biasDescriptor, bias.pointer)) }
+                try conv.execute(args, on: engine)
+                if let r = plan.destinationReorder, let blockedOut {
+                    try r.execute([OneDNNArgument(DNNL_ARG_FROM, r.source, blockedOut.pointer),
+                                   OneDNNArgument(DNNL_ARG_TO, nhwcOut, UnsafeMutableRawPointer(out.baseAddress!))],
+                                  on: engine)
+                }
+                withExtendedLifetime(staged) {}
+            }
+        }
+    }
+
+    /// The cached plan for an input shape, created on first use.
+    private func plan(n: Int, h: Int, w: Int) throws -> OneDNNConvPlan {
+        let key = [n, h, w, Threading.threadCount]
+        if let hit = plans.withLock({ $0[key] }) { return hit }
+        guard let packs else { throw TensorError.invalidArgument("convolution without weights has no plan") }
+
+        var parts: Parts? = nil
+        if chosen == .winograd {
+            do {
+                parts = try makeParts(.winograd, n: n, h: h, w: w, packs: packs)
+            } catch where OneDNNStatus.isUnimplemented(error) {
+                fellBack.store(true, ordering: .relaxed)
+            }
+        }
+        let chosenParts = try parts ?? makeParts(.direct, n: n, h: h, w: w, packs: packs)
+        let plan = try Self.plan(chosenParts, weights: packs.buffer(for: chosenParts.convolution.weights))
+        return plans.withLock { cache in
+            if let raced = cache[key] { return raced }
+            if cache.count >= Self.maximumPlans, let victim = cache.keys.first(where: { $0 != key }) {
+                cache[victim] = nil
+            }
+            cache[key] = plan
+            return plan
+        }
+    }
+
+    /// Parts for one shape: the primary packed layout first (no second copy of the weights),
+    /// the implementation's own choice when none takes it.
+    private func makeParts(_ algorithm: ConvAlgorithm, n: Int, h: Int, w: Int,
+                           packs: OneDNNWeightPacks) throws -> Parts {
+        if algorithm == primaryAlgorithm {
+            do {
+                return try Self.makeParts(engine: engine, algorithm: algorithm, n: n, h: h, w: w, inChannels: inChannels,
+                                          outChannels: outChannels, geometry: geometry, mode: mode,
+                                          weights: packs.primary, bias: biasDescriptor)
+            } catch where OneDNNStatus.isUnimplemented(error) {}
+        }
+        return try Self.makeParts(engine: engine, algorithm: algorithm, n: n, h: h, w: w, inChannels: inChannels,
+                                  outChannels: outChannels, geometry: geometry, mode: mode, weights: nil,
+                                  bias: biasDescriptor)
+    }
+
+    private static func makeParts(engine: OneDNNEngine, algorithm: ConvAlgorithm, n: Int, h: Int, w: Int,
+                                  inChannels: Int, outChannels: Int, geometry g: Conv2dGeometry,
+                                  mode: OneDNNComputeMode, weights: OneDNNMemoryDescriptor?,
+                                  bias: OneDNNMemoryDescriptor?) throws -> Parts {
+        guard let (ho, wo) = g.outputSize(height: h, width: w) else {
+            throw TensorError.shapeMismatch("conv kernel \(g) does not fit input [\(n), \(h), \(w), \(inChannels)]")
+        }
+        let winograd = algorithm == .winograd
+        // Winograd reads and writes a blocked layout of its choice; direct runs on NHWC as is.
+        let activationTag = winograd ? dnnl_format_tag_any : dnnl_nhwc
+        let src = try OneDNNMemoryDescriptor(dims: [n, inChannels, h, w], dataType: mode.operandType, tag: activationTag)
+        let dst = try OneDNNMemoryDescriptor(dims: [n, outChannels, ho, wo], dataType: dnnl_f32, tag: activationTag)
+        let wei = try weights ?? OneDNNMemoryDescriptor(dims: [outChannels, inChannels, g.kernelH, g.kernelW],
+                                                        dataType: mode.operandType, tag: dnnl_format_tag_any)
+        let what = "\(winograd ? "winograd" : "direct") conv \(g) [\(n), \(h), \(w), \(inChannels)]→\(outChannels)"
+        let conv = try OneDNNPrimitive.convolution(
+            engine: engine.handle, what: what,
+            algorithm: winograd ? dnnl_convolution_winograd : dnnl_convolution_direct,
+            source: src, weights: wei, bias: bias, destination: dst,
+            strides: [g.strideH, g.strideW], paddingLeft: [g.padTop, g.padLeft], paddingRight: [g.padBottom, g.padRight])
+
+        let nhwcIn = try OneDNNMemoryDescriptor(dims: [n, inChannels, h, w], dataType: dnnl_f32, tag: dnnl_nhwc)
+        let nhwcOut = try OneDNNMemoryDescriptor(dims: [n, outChannels, ho, wo], dataType: dnnl_f32, tag: dnnl_nhwc)
+        let sourceReorder = conv.source == nhwcIn ? nil
+            : try OneDNNPrimitive.reorder(engine: engine.handle, what: "\(what) input", from: nhwcIn, to: conv.source)
+        let destinationReorder = conv.destination == nhwcOut ? nil
+            : try OneDNNPrimitive.reorder(engine: engine.handle, what: "\(what) output", from: conv.destination, to: nhwcOut)
+        return (conv, sourceReorder, destinationReorder, algorithm)
+    }
+
+    private static func plan(_ parts: Parts, weights: OneDNNAlignedBuffer) -> OneDNNConvPlan {
+        OneDNNConvPlan(convolution: parts.convolution, weights: weights, sourceReorder: parts.sourceReorder,
+                       destinationReorder: parts.destinationReorder, algorithm: parts.algorithm)
+    }
+
+    /// A convolution with zero input channels outputs its bias (or zeros) at every pixel.
+    private func broadcastBias(pixels: Int, shape: [Int]) -> Tensor {
+        var out = Tensor(zeros: shape)
+        if let bias {
+            let b = bias.pointer.assumingMemoryBound(to: Float.self)
+            out.withUnsafeMutableBufferPointer { p in
+                for i in 0..<pixels { for o in 0..<outChannels { p[i * outChannels + o] = b[o] } }
+            }
+        }
+        return out
+    }
+}

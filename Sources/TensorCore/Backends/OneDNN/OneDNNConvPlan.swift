@@ -1,0 +1,10 @@
+/// What a convolution runs for one input shape: the convolution primitive, its packed weights,
+/// and the reorders around it (channels-last f32 in → bf16 or Winograd's blocked layout;
+/// blocked → channels-last out). `algorithm` says which convolution this shape got.
+struct OneDNNConvPlan: Sendable {
+    let convolution: OneDNNPrimitive
+    let weights: OneDNNAlignedBuffer
+    let sourceReorder: OneDNNPrimitive?
+    let destinationReorder: OneDNNPrimitive?
+    let algorithm: ConvAlgorithm
+}

@@ -1,0 +1,56 @@
+/// Pickle opcodes the machine executes (protocols 2–5, binary forms only: the subset torch.save
+/// emits plus the few neighbours that cost nothing to support).
+enum PickleOpcode: UInt8 {
+    case proto = 0x80
+    case frame = 0x95
+    case stop = 0x2E            // .
+    case global = 0x63          // c
+    case stackGlobal = 0x93
+    case binput = 0x71          // q
+    case longBinput = 0x72      // r
+    case memoize = 0x94
+    case binget = 0x68          // h
+    case longBinget = 0x6A      // j
+    case mark = 0x28            // (
+    case pop = 0x30             // 0
+    case popMark = 0x31         // 1
+    case dup = 0x32             // 2
+    case emptyDict = 0x7D       // }
+    case dict = 0x64            // d
+    case emptyList = 0x5D       // ]
+    case list = 0x6C            // l
+    case emptyTuple = 0x29      // )
+    case tuple = 0x74           // t
+    case tuple1 = 0x85
+    case tuple2 = 0x86
+    case tuple3 = 0x87
+    case emptySet = 0x8F
+    case addItems = 0x90
+    case frozenSet = 0x91
+    case setitem = 0x73         // s
+    case setitems = 0x75        // u
+    case append = 0x61          // a
+    case appends = 0x65         // e
+    case binint = 0x4A          // J
+    case binint1 = 0x4B         // K
+    case binint2 = 0x4D         // M
+    case long1 = 0x8A
+    case long4 = 0x8B
+    case binfloat = 0x47        // G
+    case newTrue = 0x88
+    case newFalse = 0x89
+    case none = 0x4E            // N
+    case binunicode = 0x58      // X
+    case shortBinunicode = 0x8C
+    case binunicode8 = 0x8D
+    case binstring = 0x54       // T
+    case shortBinstring = 0x55  // U
+    case binbytes = 0x42        // B
+    case shortBinbytes = 0x43   // C
+    case binbytes8 = 0x8E
+    case reduce = 0x52          // R
+    case build = 0x62           // b
+    case binpersid = 0x51       // Q
+    case newobj = 0x81
+    case newobjEx = 0x92
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages DynamiCrafter for Linux builds and tests against.
+# Swift itself (6.x) is expected on PATH; see README.md.
+set -euo pipefail
+packages=(
+  pkg-config
+  libopenblas-dev   # portable compute backend (cblas_sgemm)
+  libdnnl-dev       # oneDNN 2.6: fast matmul/convolution backend
+  libdbus-1-dev     # the daemon's D-Bus service
+  dbus              # dbus-daemon for the integration tests
+  python3           # fixture generators (not needed to run)
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds everything and runs every test. The default run stays small (tiny models, small
+# shapes) so it fits CI on 2 cores; heavy suites are opt-in through environment variables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Debian's OpenBLAS 0.3.21 misdetects recent AMD CPUs; these machines pin the Haswell kernels.
+export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
+# OpenMP (oneDNN) threads must not spin while OpenBLAS or our own workers run.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+swift build
+swift test "$@"
