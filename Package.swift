@@ -50,6 +50,26 @@ let package = Package(
             dependencies: ["COpenBLAS", "CDNNL"],
             swiftSettings: strictness + vectorFlags
         ),
+        .systemLibrary(
+            name: "CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "CLIPTokenizer",
+            dependencies: ["CZlib"],
+            resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")],
+            swiftSettings: strictness
+        ),
+        .target(
+            name: "DynamiCrafterModel",
+            dependencies: ["TensorCore", "Weights"],
+            swiftSettings: strictness + vectorFlags
+        ),
+        .target(
+            name: "DiffusionPipeline",
+            dependencies: ["TensorCore", "Weights", "CLIPTokenizer", "DynamiCrafterModel"],
+            swiftSettings: strictness + vectorFlags
+        ),
         .target(
             name: "Weights",
             dependencies: ["TensorCore"],
@@ -80,6 +100,24 @@ let package = Package(
         .testTarget(
             name: "WeightsTests",
             dependencies: ["Weights", "TensorCore"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "CLIPTokenizerTests",
+            dependencies: ["CLIPTokenizer", "CZlib", "Weights", "TensorCore"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "DynamiCrafterModelTests",
+            dependencies: ["DynamiCrafterModel", "Weights", "TensorCore"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "DiffusionPipelineTests",
+            dependencies: ["DiffusionPipeline", "DynamiCrafterModel", "CLIPTokenizer", "Weights", "TensorCore"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),

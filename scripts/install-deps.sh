@@ -7,6 +7,7 @@ packages=(
   libopenblas-dev   # portable compute backend (cblas_sgemm)
   libdnnl-dev       # oneDNN 2.6: fast matmul/convolution backend
   libdbus-1-dev     # the daemon's D-Bus service
+  zlib1g-dev        # the tokenizer's compressed BPE vocabulary
   dbus              # dbus-daemon for the integration tests
   python3           # fixture generators (not needed to run)
 )

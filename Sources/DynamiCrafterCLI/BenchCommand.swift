@@ -32,6 +32,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also measure OpenBLAS's fp32 ceiling with OPENBLAS_CORETYPE unset (child process).")
     var unsetCoretype = false
 
+    @Flag(help: "Leave glibc's allocator as it is (by default large blocks are kept for reuse).")
+    var defaultAllocator = false
+
     @Flag(help: .hidden)
     var ceilingOnly = false
 
@@ -43,10 +46,11 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let threadCount = threads ?? Threading.availableCPUs
         Threading.configure(threads: threadCount)
+        if !defaultAllocator { AllocatorTuning.keepLargeBlocks() }
         var suite = BenchSuite(repeats: repeats, threads: threadCount)
         let env = ProcessInfo.processInfo.environment
-        print("dynamicrafter bench: \(threadCount) threads, \(repeats) repeats, OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)"), OMP_WAIT_POLICY=\(env["OMP_WAIT_POLICY"] ?? "(unset)")")
-        let made = try backends.map { try BackendChoice.make($0) }
+        print("dynamicrafter bench: \(defaultAllocator ? "default allocator, " : "")\(threadCount) threads, \(repeats) repeats, OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)"), OMP_WAIT_POLICY=\(env["OMP_WAIT_POLICY"] ?? "(unset)")")
+        let made = try backends.map { try ComputeBackends.make($0) }
         for b in made { print("  \(b.kind.rawValue): \(b.summary)") }
 
         // 1. Ceilings.

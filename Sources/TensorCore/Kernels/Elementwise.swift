@@ -15,7 +15,7 @@ extension Kernels {
 
     public static func siluInPlace(_ x: inout Tensor) {
         x.withUnsafeMutableBufferPointer { p in
-            map(UnsafePointer(p.baseAddress!), p.baseAddress!, count: p.count) { VectorMath.silu($0) }
+            map(UnsafePointer(p.baseAddress!), p.baseAddress!, count: p.count, SiLUMap())
         }
     }
 
@@ -28,7 +28,7 @@ extension Kernels {
 
     public static func geluInPlace(_ x: inout Tensor) {
         x.withUnsafeMutableBufferPointer { p in
-            map(UnsafePointer(p.baseAddress!), p.baseAddress!, count: p.count) { VectorMath.gelu($0) }
+            map(UnsafePointer(p.baseAddress!), p.baseAddress!, count: p.count, GELUMap())
         }
     }
 
@@ -167,7 +167,7 @@ extension Kernels {
 
     public static func scaleInPlace(_ x: inout Tensor, by s: Float) {
         x.withUnsafeMutableBufferPointer { p in
-            map(UnsafePointer(p.baseAddress!), p.baseAddress!, count: p.count) { $0 * s }
+            map(UnsafePointer(p.baseAddress!), p.baseAddress!, count: p.count, ScaleMap(s: F8(repeating: s)))
         }
     }
 }

@@ -76,10 +76,11 @@ extension Kernels {
         return a
     }
 
-    /// Applies a vector map (and its scalar form on the tail) from `src` to `dst`, in parallel.
+    /// Applies a lane-wise map from `src` to `dst` (tails through a zero-padded vector), in
+    /// parallel. Generic over the map's type rather than taking a closure: a closure would be
+    /// called indirectly per vector from the worker closure; a type gets specialised and inlined.
     @inline(__always)
-    static func map(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int,
-                    _ f: (F8) -> F8) {
+    static func map<M: VectorMap>(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, _ f: M) {
         forChunks(count) { r in
             var i = r.lowerBound
             while i + 16 <= r.upperBound {
@@ -98,4 +99,22 @@ extension Kernels {
             }
         }
     }
+}
+
+/// A lane-wise function for `Kernels.map`.
+protocol VectorMap {
+    func callAsFunction(_ x: F8) -> F8
+}
+
+struct SiLUMap: VectorMap {
+    @_transparent func callAsFunction(_ x: F8) -> F8 { VectorMath.silu(x) }
+}
+
+struct GELUMap: VectorMap {
+    @_transparent func callAsFunction(_ x: F8) -> F8 { VectorMath.gelu(x) }
+}
+
+struct ScaleMap: VectorMap {
+    let s: F8
+    @_transparent func callAsFunction(_ x: F8) -> F8 { x * s }
 }

@@ -53,67 +53,99 @@ typealias F8 = SIMD8<Float>
     return s2[0] + s2[1]
 }
 
+/// Transposes one 8×8 block (`dst[c·ld + r] = src[r·ls + c]`) with lane shuffles: unpack,
+/// 64-bit shuffle, 128-bit swap — about 1.5 instructions per element instead of a
+/// strided scalar store each.
+@inline(__always)
+func transpose8x8(_ src: UnsafePointer<Float>, _ ls: Int, _ dst: UnsafeMutablePointer<Float>,
+                  _ ld: Int, roundBF16: Bool = false) {
+    @inline(__always) func row(_ i: Int) -> F8 {
+        let v = load8(src + i * ls)
+        return roundBF16 ? VectorMath.roundToBF16(v) : v
+    }
+    @inline(__always) func lo(_ a: F8, _ b: F8) -> F8 { F8(a[0], b[0], a[1], b[1], a[4], b[4], a[5], b[5]) }
+    @inline(__always) func hi(_ a: F8, _ b: F8) -> F8 { F8(a[2], b[2], a[3], b[3], a[6], b[6], a[7], b[7]) }
+    @inline(__always) func lo2(_ a: F8, _ b: F8) -> F8 { F8(a[0], a[1], b[0], b[1], a[4], a[5], b[4], b[5]) }
+    @inline(__always) func hi2(_ a: F8, _ b: F8) -> F8 { F8(a[2], a[3], b[2], b[3], a[6], a[7], b[6], b[7]) }
+    let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4), r5 = row(5), r6 = row(6), r7 = row(7)
+    let t0 = lo(r0, r1), t1 = hi(r0, r1), t2 = lo(r2, r3), t3 = hi(r2, r3)
+    let t4 = lo(r4, r5), t5 = hi(r4, r5), t6 = lo(r6, r7), t7 = hi(r6, r7)
+    let u0 = lo2(t0, t2), u1 = hi2(t0, t2), u2 = lo2(t1, t3), u3 = hi2(t1, t3)
+    let u4 = lo2(t4, t6), u5 = hi2(t4, t6), u6 = lo2(t5, t7), u7 = hi2(t5, t7)
+    store8(F8(lowHalf: u0.lowHalf, highHalf: u4.lowHalf), dst)
+    store8(F8(lowHalf: u1.lowHalf, highHalf: u5.lowHalf), dst + ld)
+    store8(F8(lowHalf: u2.lowHalf, highHalf: u6.lowHalf), dst + 2 * ld)
+    store8(F8(lowHalf: u3.lowHalf, highHalf: u7.lowHalf), dst + 3 * ld)
+    store8(F8(lowHalf: u0.highHalf, highHalf: u4.highHalf), dst + 4 * ld)
+    store8(F8(lowHalf: u1.highHalf, highHalf: u5.highHalf), dst + 5 * ld)
+    store8(F8(lowHalf: u2.highHalf, highHalf: u6.highHalf), dst + 6 * ld)
+    store8(F8(lowHalf: u3.highHalf, highHalf: u7.highHalf), dst + 7 * ld)
+}
+
 /// Vectorised transcendental functions with float32 accuracy of about one ulp, written so
 /// that they stay branch-free and inline into the kernels' loops.
 enum VectorMath {
     // Cephes-style expf: exp(x) = 2^n · exp(r), n = round(x / ln 2), |r| ≤ ln2 / 2, with
     // ln 2 split in two so that r is exact, and a degree-5 minimax polynomial for exp(r).
-    // Measured worst error against float64: 1.6e-7 relative (about 1.5 ulp).
-    @usableFromInline static let expHi: Float = 88.3762626647949 // 2^n stays finite up to here
-    @usableFromInline static let expOverflow: Float = 88.72283905206835
-    @usableFromInline static let expUnderflow: Float = -87.33654475 // smallest normal result
+    // Measured worst error against float64: ~1.5e-7 relative (about 1.5 ulp).
+    // Literals rather than `static let`s: a stored static is a lazily initialised global whose
+    // access check kept these functions from being inlined.
+    @inline(__always) static var expOverflow: Float { 88.72283905206835 }
+    @inline(__always) static var expUnderflow: Float { -87.33654475 } // smallest normal result
 
-    @inline(__always) static func exp(_ x: F8) -> F8 {
-        let xc = vmin(vmax(x, F8(repeating: expUnderflow)), F8(repeating: expHi))
+    @_transparent static func exp(_ x: F8) -> F8 {
+        let xc = vmin(vmax(x, F8(repeating: expUnderflow)), F8(repeating: expOverflow))
         let magic = F8(repeating: 12_582_912) // 1.5·2^23: adding it rounds to an integer
         let t = (xc * 1.44269504088896341) + magic
         let n = t - magic
         var r = xc.addingProduct(n, F8(repeating: -0.693359375))
         r = r.addingProduct(n, F8(repeating: 2.12194440e-4))
-        var p = F8(repeating: 1.3981999507e-3).addingProduct(F8(repeating: 1.9875691500e-4), r)
-        p = F8(repeating: 8.3334519073e-3).addingProduct(p, r)
-        p = F8(repeating: 4.1665795894e-2).addingProduct(p, r)
-        p = F8(repeating: 1.6666665459e-1).addingProduct(p, r)
-        p = F8(repeating: 5.0000001201e-1).addingProduct(p, r)
-        let r2 = r * r
-        let er = (r + 1).addingProduct(p, r2)
-        // 2^n from the integer sitting in the low mantissa bits of t.
+        let er = expReduced(r)
+        // 2^n from the integer in the low mantissa bits of t, applied as 2^⌊n/2⌋·2^(n−⌊n/2⌋)
+        // so that n = 128 (x just below the overflow bound) stays finite.
         let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
-        let scale = unsafeBitCast((ni &+ 127) &<< 23, to: F8.self)
-        var y = er * scale
+        let n1 = ni &>> 1, n2 = ni &- n1
+        let s1 = unsafeBitCast((n1 &+ 127) &<< 23, to: F8.self)
+        let s2 = unsafeBitCast((n2 &+ 127) &<< 23, to: F8.self)
+        var y = (er * s1) * s2
         y = y.replacing(with: 0, where: x .< expUnderflow)
         y = y.replacing(with: .infinity, where: x .> expOverflow)
         return y
     }
 
+    /// exp(r) for |r| ≤ ln2/2: 1 + r + r²·P(r).
+    @_transparent static func expReduced(_ r: F8) -> F8 {
+        var p = F8(repeating: 1.3981999507e-3).addingProduct(F8(repeating: 1.9875691500e-4), r)
+        p = F8(repeating: 8.3334519073e-3).addingProduct(p, r)
+        p = F8(repeating: 4.1665795894e-2).addingProduct(p, r)
+        p = F8(repeating: 1.6666665459e-1).addingProduct(p, r)
+        p = F8(repeating: 5.0000001201e-1).addingProduct(p, r)
+        return (r + 1).addingProduct(p, r * r)
+    }
+
     /// exp for arguments known to be ≤ 0 and finite-or-−∞ (softmax after max subtraction).
-    @inline(__always) static func expNonPositive(_ x: F8) -> F8 {
+    @_transparent static func expNonPositive(_ x: F8) -> F8 {
         let xc = vmax(x, F8(repeating: expUnderflow))
         let magic = F8(repeating: 12_582_912)
         let t = (xc * 1.44269504088896341) + magic
         let n = t - magic
         var r = xc.addingProduct(n, F8(repeating: -0.693359375))
         r = r.addingProduct(n, F8(repeating: 2.12194440e-4))
-        var p = F8(repeating: 1.3981999507e-3).addingProduct(F8(repeating: 1.9875691500e-4), r)
-        p = F8(repeating: 8.3334519073e-3).addingProduct(p, r)
-        p = F8(repeating: 4.1665795894e-2).addingProduct(p, r)
-        p = F8(repeating: 1.6666665459e-1).addingProduct(p, r)
-        p = F8(repeating: 5.0000001201e-1).addingProduct(p, r)
-        let er = (r + 1).addingProduct(p, r * r)
+        let er = expReduced(r)
         let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
         let scale = unsafeBitCast((ni &+ 127) &<< 23, to: F8.self)
         return (er * scale).replacing(with: 0, where: x .< expUnderflow)
     }
 
     /// x·sigmoid(x) = x / (1 + e^−x).
-    @inline(__always) static func silu(_ x: F8) -> F8 {
+    @_transparent static func silu(_ x: F8) -> F8 {
         x / (exp(-x) + 1)
     }
 
     /// erfc(z) for z ≥ 0, as t·exp(−z² + P(t)) with t = 1/(1 + z/2): the Chebyshev fit of
     /// Numerical Recipes ("erfcc"), relative error below 1.2e-7 for every z ≥ 0. Relative
     /// accuracy in the tail is what GELU needs for negative inputs, where 1 + erf cancels.
-    @inline(__always) static func erfcNonNegative(_ z: F8) -> F8 {
+    @_transparent static func erfcNonNegative(_ z: F8) -> F8 {
         let t = 1 / (z * 0.5 + 1)
         var p = F8(repeating: -0.82215223).addingProduct(t, F8(repeating: 0.17087277))
         p = F8(repeating: 1.48851587).addingProduct(t, p)
@@ -128,7 +160,7 @@ enum VectorMath {
     }
 
     /// GELU with the exact (erf) definition: x/2 · (1 + erf(x/√2)).
-    @inline(__always) static func gelu(_ x: F8) -> F8 {
+    @_transparent static func gelu(_ x: F8) -> F8 {
         let z = x.replacing(with: -x, where: x .< 0) * 0.70710678118654752
         let e = erfcNonNegative(z)
         let onePlusErf = (2 - e).replacing(with: e, where: x .< 0)
@@ -136,7 +168,7 @@ enum VectorMath {
     }
 
     /// Rounds each lane to the nearest bfloat16 (ties to even), keeping NaN a NaN.
-    @inline(__always) static func roundToBF16(_ x: F8) -> F8 {
+    @_transparent static func roundToBF16(_ x: F8) -> F8 {
         let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
         let rounding = (bits &>> 16) & 1 &+ 0x7fff
         let r = unsafeBitCast((bits &+ rounding) & 0xffff_0000, to: F8.self)

@@ -9,6 +9,19 @@ extension OneDNNBackend {
         let p = try MatmulProblem(a.shape, b.shape, transposeA: transposeA, transposeB: transposeB)
         guard p.batch > 0, p.m > 0, p.n > 0, p.k > 0 else { return Tensor(zeros: p.outputShape) }
         let mode = OneDNNComputeMode(precision, nativeBF16: engine.nativeBF16)
+        if mode == .nativeBF16 {
+            do {
+                return try matmul(a, b, p, transposeA: transposeA, transposeB: transposeB, alpha: alpha, mode: mode)
+            } catch where OneDNNStatus.isUnimplemented(error) {
+                // bf16 kernels exist (the probe) but not for this problem: same numbers by emulation.
+                return try matmul(a, b, p, transposeA: transposeA, transposeB: transposeB, alpha: alpha, mode: .emulatedBF16)
+            }
+        }
+        return try matmul(a, b, p, transposeA: transposeA, transposeB: transposeB, alpha: alpha, mode: mode)
+    }
+
+    private func matmul(_ a: Tensor, _ b: Tensor, _ p: MatmulProblem, transposeA: Bool, transposeB: Bool,
+                        alpha: Float, mode: OneDNNComputeMode) throws -> Tensor {
         let a = mode.roundsOperands ? Kernels.roundedToBF16(a) : a
         let b = mode.roundsOperands ? Kernels.roundedToBF16(b) : b
         let (batch, m, n, k) = (p.batch, p.m, p.n, p.k)
@@ -24,29 +37,27 @@ extension OneDNNBackend {
         let bOperand = native ? try OneDNNMemoryDescriptor(dims: [batch, k, n], dataType: dnnl_bf16, tag: dnnl_abc) : bStored
         let what = "matmul [\(batch), \(m), \(k)]\(transposeA ? "ᵀ" : "")·[\(batch), \(k), \(n)]\(transposeB ? "ᵀ" : "")"
         let primitive = try makeScaledMatmul(what: what, source: aOperand, weights: bOperand, destination: dst, alpha: alpha)
+        let toBF16 = native ? try [(aStored, aOperand), (bStored, bOperand)].map { from, to in
+            try OneDNNPrimitive.reorder(engine: engine.handle, owner: engine, what: "\(what) operand to bf16", from: from, to: to)
+        } : []
 
         return try Tensor(shape: p.outputShape) { out in
             try a.withUnsafeBufferPointer { pa in
                 try b.withUnsafeBufferPointer { pb in
-                    var aPointer = UnsafeRawPointer(pa.baseAddress!), bPointer = UnsafeRawPointer(pb.baseAddress!)
+                    var operands = [UnsafeRawPointer(pa.baseAddress!), UnsafeRawPointer(pb.baseAddress!)]
                     var converted: [OneDNNAlignedBuffer] = []
-                    if native {
-                        for (from, to, pointer) in [(aStored, aOperand, aPointer), (bStored, bOperand, bPointer)] {
-                            let buffer = OneDNNAlignedBuffer(byteCount: to.byteCount)
-                            let r = try OneDNNPrimitive.reorder(engine: engine.handle, what: "\(what) operand to bf16",
-                                                                from: from, to: to)
-                            try r.execute([OneDNNArgument(DNNL_ARG_FROM, from, reading: pointer),
-                                           OneDNNArgument(DNNL_ARG_TO, to, buffer.pointer)], on: engine)
-                            converted.append(buffer)
-                        }
-                        aPointer = UnsafeRawPointer(converted[0].pointer)
-                        bPointer = UnsafeRawPointer(converted[1].pointer)
+                    defer { for buffer in converted { engine.workspace.giveBack(buffer) } }
+                    for (i, r) in toBF16.enumerated() {
+                        let buffer = engine.workspace.borrow(r.destination.byteCount)
+                        converted.append(buffer)
+                        try r.execute([OneDNNArgument(DNNL_ARG_FROM, r.source, reading: operands[i]),
+                                       OneDNNArgument(DNNL_ARG_TO, r.destination, buffer.pointer)], on: engine)
+                        operands[i] = UnsafeRawPointer(buffer.pointer)
                     }
-                    try primitive.execute([OneDNNArgument(DNNL_ARG_SRC, aOperand, reading: aPointer),
-                                           OneDNNArgument(DNNL_ARG_WEIGHTS, bOperand, reading: bPointer),
+                    try primitive.execute([OneDNNArgument(DNNL_ARG_SRC, aOperand, reading: operands[0]),
+                                           OneDNNArgument(DNNL_ARG_WEIGHTS, bOperand, reading: operands[1]),
                                            OneDNNArgument(DNNL_ARG_DST, dst, UnsafeMutableRawPointer(out.baseAddress!))],
                                           on: engine)
-                    withExtendedLifetime(converted) {}
                 }
             }
         }
@@ -55,11 +66,11 @@ extension OneDNNBackend {
     private func makeScaledMatmul(what: String, source: OneDNNMemoryDescriptor, weights: OneDNNMemoryDescriptor,
                                   destination: OneDNNMemoryDescriptor, alpha: Float) throws -> OneDNNPrimitive {
         if alpha == 1 {
-            return try OneDNNPrimitive.matmul(engine: engine.handle, what: what, source: source, weights: weights,
+            return try OneDNNPrimitive.matmul(engine: engine.handle, owner: engine, what: what, source: source, weights: weights,
                                               bias: nil, destination: destination)
         }
         do {
-            return try OneDNNPrimitive.matmul(engine: engine.handle, what: "\(what) × \(alpha)", source: source,
+            return try OneDNNPrimitive.matmul(engine: engine.handle, owner: engine, what: "\(what) × \(alpha)", source: source,
                                               weights: weights, bias: nil, destination: destination) { attr in
                 var scale = alpha
                 try OneDNNStatus.check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale),
@@ -67,7 +78,7 @@ extension OneDNNBackend {
             }
         } catch where OneDNNStatus.isUnimplemented(error) {
             // Same result through an eltwise post-op: linear(x) = alpha·x + 0.
-            return try OneDNNPrimitive.matmul(engine: engine.handle, what: "\(what) × \(alpha) (post-op)", source: source,
+            return try OneDNNPrimitive.matmul(engine: engine.handle, owner: engine, what: "\(what) × \(alpha) (post-op)", source: source,
                                               weights: weights, bias: nil, destination: destination) { attr in
                 var postOps: dnnl_post_ops_t? = nil
                 try OneDNNStatus.check(dnnl_post_ops_create(&postOps), "dnnl_post_ops_create(\(what))")

@@ -3,16 +3,16 @@ import Synchronization
 
 /// A 2-D convolution on oneDNN's convolution primitive, channels-last in and out.
 ///
-/// Activations stay NHWC, oneDNN's preferred convolution layout, so the direct path needs no
-/// format conversion; the weight (PyTorch `[out, in, kh, kw]`) is reordered once into the
-/// layout the implementation wants and shared by the primitives of every input shape (one
-/// primitive per input shape and thread count, cached). The bias is fused. Winograd (fp32,
-/// AVX-512 builds of oneDNN 2.x only) reads a blocked layout, so its plans reorder the input
-/// in and the output back.
-final class OneDNNConv2d: Conv2dOperator {
-    let inChannels: Int
-    let outChannels: Int
-    let geometry: Conv2dGeometry
+/// With AVX-512, activations stay NHWC, the layout of oneDNN's fastest kernels there, so the
+/// direct path needs no format conversion. Where its kernels want blocked channels instead
+/// (AVX2, and Winograd everywhere) the plan reorders the input in and the output back. The
+/// weight (PyTorch `[out, in, kh, kw]`) is reordered once into the layout the implementation
+/// wants and shared by the primitives of every input shape (one primitive per input shape and
+/// thread count, cached). The bias is fused.
+public final class OneDNNConv2d: Conv2dOperator {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let geometry: Conv2dGeometry
     let mode: OneDNNComputeMode
     private let engine: OneDNNEngine
     /// The algorithm chosen at creation (after `auto` and the creation-time fallback).
@@ -35,7 +35,7 @@ final class OneDNNConv2d: Conv2dOperator {
     static let winogradMinimumChannels = 64
     static let maximumPlans = 64
 
-    var algorithm: ConvAlgorithm {
+    public var algorithm: ConvAlgorithm {
         chosen == .winograd && !fellBack.load(ordering: .relaxed) ? .winograd : .direct
     }
 
@@ -57,9 +57,6 @@ final class OneDNNConv2d: Conv2dOperator {
             wantsWinograd = engine.winogradAvailable && winogradShaped && !(precision == .bf16 && engine.nativeBF16)
                 && inChannels >= Self.winogradMinimumChannels && outChannels >= Self.winogradMinimumChannels
         }
-        // Winograd exists in fp32 only: bf16 precision then rounds the operands (emulation).
-        mode = wantsWinograd ? OneDNNComputeMode(precision, nativeBF16: false)
-                             : OneDNNComputeMode(precision, nativeBF16: engine.nativeBF16)
         if let bias, outChannels > 0 {
             self.bias = OneDNNAlignedBuffer(floatsOf: bias)
             biasDescriptor = try OneDNNMemoryDescriptor(dims: [outChannels], dataType: dnnl_f32, tag: dnnl_a)
@@ -68,25 +65,38 @@ final class OneDNNConv2d: Conv2dOperator {
             biasDescriptor = nil
         }
         guard inChannels > 0, outChannels > 0 else {
-            packs = nil; chosen = wantsWinograd ? .winograd : .direct; primaryAlgorithm = chosen
+            mode = OneDNNComputeMode(precision, nativeBF16: engine.nativeBF16)
+            packs = nil; chosen = .direct; primaryAlgorithm = .direct
             return
         }
 
-        // A representative input to pick the weight layout with; later shapes reuse it when
-        // their implementation accepts it.
+        // A representative input to choose the algorithm and the first weight layout with.
         let (n, h, w) = (1, max(16, g.kernelH), max(16, g.kernelW))
         var first: Parts? = nil
+        // Winograd exists in fp32 only: bf16 precision then rounds the operands (emulation).
+        var mode = OneDNNComputeMode(precision, nativeBF16: false)
         if wantsWinograd {
             do {
                 first = try Self.makeParts(engine: engine, algorithm: .winograd, n: n, h: h, w: w, inChannels: inChannels,
                                            outChannels: outChannels, geometry: g, mode: mode, weights: nil, bias: biasDescriptor)
             } catch where OneDNNStatus.isUnimplemented(error) {
-                first = nil // this geometry has no Winograd kernel: direct
+                first = nil // no Winograd kernel for this geometry: direct
             }
         }
-        let parts = try first ?? Self.makeParts(engine: engine, algorithm: .direct, n: n, h: h, w: w, inChannels: inChannels,
-                                                outChannels: outChannels, geometry: g, mode: mode, weights: nil,
-                                                bias: biasDescriptor)
+        if first == nil {
+            mode = OneDNNComputeMode(precision, nativeBF16: engine.nativeBF16)
+            do {
+                first = try Self.makeParts(engine: engine, algorithm: .direct, n: n, h: h, w: w, inChannels: inChannels,
+                                           outChannels: outChannels, geometry: g, mode: mode, weights: nil, bias: biasDescriptor)
+            } catch where mode == .nativeBF16 && OneDNNStatus.isUnimplemented(error) {
+                // bf16 kernels exist (the probe) but not for this geometry: same numbers by emulation.
+                mode = .emulatedBF16
+                first = try Self.makeParts(engine: engine, algorithm: .direct, n: n, h: h, w: w, inChannels: inChannels,
+                                           outChannels: outChannels, geometry: g, mode: mode, weights: nil, bias: biasDescriptor)
+            }
+        }
+        guard let parts = first else { throw TensorError.backendFailure("convolution \(g): no primitive") }
+        self.mode = mode
         chosen = parts.algorithm
         primaryAlgorithm = parts.algorithm
         let plainBuffer = mode == .nativeBF16
@@ -103,16 +113,22 @@ final class OneDNNConv2d: Conv2dOperator {
         plans.withLock { $0[[n, h, w, Threading.threadCount]] = plan }
     }
 
-    /// Implementation oneDNN picked for this input shape (for logs and tests).
-    func implementation(input: [Int]) throws -> String {
+    /// Whether the convolution reads bf16 operands (oneDNN's bf16 kernels); false for fp32 and
+    /// for emulated bf16.
+    public var usesNativeBF16: Bool { mode == .nativeBF16 }
+
+    /// Algorithm and implementation oneDNN runs for this input shape, e.g. "direct jit:avx2"
+    /// (for logs and tests).
+    public func implementation(input: [Int]) throws -> String {
         let (n, h, w, _, _) = try ConvShapes.check(input: input, inChannels: inChannels, geometry: geometry)
-        return try plan(n: n, h: h, w: w).convolution.implementation
+        let plan = try plan(n: n, h: h, w: w)
+        return "\(plan.algorithm.rawValue) \(plan.convolution.implementation)"
     }
 
     /// Distinct packed weight layouts so far.
-    var packedLayoutCount: Int { packs?.layoutCount ?? 0 }
+    public var packedLayoutCount: Int { packs?.layoutCount ?? 0 }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
         let (n, h, w, ho, wo) = try ConvShapes.check(input: x.shape, inChannels: inChannels, geometry: geometry)
         let outShape = [n, ho, wo, outChannels]
         guard n > 0, outChannels > 0 else { return Tensor(zeros: outShape) }
@@ -127,14 +143,18 @@ final class OneDNNConv2d: Conv2dOperator {
                 let conv = plan.convolution
                 var source = UnsafeRawPointer(px.baseAddress!)
                 var staged: OneDNNAlignedBuffer? = nil
+                let blockedOut = plan.destinationReorder.map { engine.workspace.borrow($0.source.byteCount) }
+                defer {
+                    if let staged { engine.workspace.giveBack(staged) }
+                    if let blockedOut { engine.workspace.giveBack(blockedOut) }
+                }
                 if let r = plan.sourceReorder {
-                    let buffer = OneDNNAlignedBuffer(byteCount: r.destination.byteCount)
+                    let buffer = engine.workspace.borrow(r.destination.byteCount)
+                    staged = buffer
                     try r.execute([OneDNNArgument(DNNL_ARG_FROM, nhwcIn, reading: source),
                                    OneDNNArgument(DNNL_ARG_TO, r.destination, buffer.pointer)], on: engine)
                     source = UnsafeRawPointer(buffer.pointer)
-                    staged = buffer
                 }
-                let blockedOut = plan.destinationReorder.map { OneDNNAlignedBuffer(byteCount: $0.source.byteCount) }
                 let destination = blockedOut?.pointer ?? UnsafeMutableRawPointer(out.baseAddress!)
                 var args = [OneDNNArgument(DNNL_ARG_SRC, conv.source, reading: source),
                             OneDNNArgument(DNNL_ARG_WEIGHTS, conv.weights, plan.weights.pointer),
@@ -146,7 +166,6 @@ final class OneDNNConv2d: Conv2dOperator {
                                    OneDNNArgument(DNNL_ARG_TO, nhwcOut, UnsafeMutableRawPointer(out.baseAddress!))],
                                   on: engine)
                 }
-                withExtendedLifetime(staged) {}
             }
         }
     }
@@ -177,20 +196,23 @@ final class OneDNNConv2d: Conv2dOperator {
         }
     }
 
-    /// Parts for one shape: the primary packed layout first (no second copy of the weights),
-    /// the implementation's own choice when none takes it.
+    /// Parts for one shape: the implementation oneDNN prefers, with its preferred weight
+    /// layout, or with the layout packed first when that layout is new to this operator and
+    /// the same implementation accepts the packed one (no second copy of the weights). Another
+    /// implementation that merely reads the packed layout is not taken: it may be slower.
     private func makeParts(_ algorithm: ConvAlgorithm, n: Int, h: Int, w: Int,
                            packs: OneDNNWeightPacks) throws -> Parts {
-        if algorithm == primaryAlgorithm {
-            do {
-                return try Self.makeParts(engine: engine, algorithm: algorithm, n: n, h: h, w: w, inChannels: inChannels,
-                                          outChannels: outChannels, geometry: geometry, mode: mode,
-                                          weights: packs.primary, bias: biasDescriptor)
-            } catch where OneDNNStatus.isUnimplemented(error) {}
+        let preferred = try Self.makeParts(engine: engine, algorithm: algorithm, n: n, h: h, w: w, inChannels: inChannels,
+                                           outChannels: outChannels, geometry: geometry, mode: mode, weights: nil,
+                                           bias: biasDescriptor)
+        if algorithm == primaryAlgorithm, !packs.contains(preferred.convolution.weights),
+           let reuse = try? Self.makeParts(engine: engine, algorithm: algorithm, n: n, h: h, w: w, inChannels: inChannels,
+                                           outChannels: outChannels, geometry: geometry, mode: mode,
+                                           weights: packs.primary, bias: biasDescriptor),
+           reuse.convolution.implementation == preferred.convolution.implementation {
+            return reuse
         }
-        return try Self.makeParts(engine: engine, algorithm: algorithm, n: n, h: h, w: w, inChannels: inChannels,
-                                  outChannels: outChannels, geometry: geometry, mode: mode, weights: nil,
-                                  bias: biasDescriptor)
+        return preferred
     }
 
     private static func makeParts(engine: OneDNNEngine, algorithm: ConvAlgorithm, n: Int, h: Int, w: Int,
@@ -201,15 +223,16 @@ final class OneDNNConv2d: Conv2dOperator {
             throw TensorError.shapeMismatch("conv kernel \(g) does not fit input [\(n), \(h), \(w), \(inChannels)]")
         }
         let winograd = algorithm == .winograd
-        // Winograd reads and writes a blocked layout of its choice; direct runs on NHWC as is.
-        let activationTag = winograd ? dnnl_format_tag_any : dnnl_nhwc
+        // Winograd reads and writes a blocked layout of its choice, and so does direct
+        // convolution where its blocked kernels are the fast ones; otherwise NHWC as is.
+        let activationTag = winograd || engine.prefersBlockedActivations ? dnnl_format_tag_any : dnnl_nhwc
         let src = try OneDNNMemoryDescriptor(dims: [n, inChannels, h, w], dataType: mode.operandType, tag: activationTag)
         let dst = try OneDNNMemoryDescriptor(dims: [n, outChannels, ho, wo], dataType: dnnl_f32, tag: activationTag)
         let wei = try weights ?? OneDNNMemoryDescriptor(dims: [outChannels, inChannels, g.kernelH, g.kernelW],
                                                         dataType: mode.operandType, tag: dnnl_format_tag_any)
         let what = "\(winograd ? "winograd" : "direct") conv \(g) [\(n), \(h), \(w), \(inChannels)]→\(outChannels)"
         let conv = try OneDNNPrimitive.convolution(
-            engine: engine.handle, what: what,
+            engine: engine.handle, owner: engine, what: what,
             algorithm: winograd ? dnnl_convolution_winograd : dnnl_convolution_direct,
             source: src, weights: wei, bias: bias, destination: dst,
             strides: [g.strideH, g.strideW], paddingLeft: [g.padTop, g.padLeft], paddingRight: [g.padBottom, g.padRight])
@@ -217,9 +240,9 @@ final class OneDNNConv2d: Conv2dOperator {
         let nhwcIn = try OneDNNMemoryDescriptor(dims: [n, inChannels, h, w], dataType: dnnl_f32, tag: dnnl_nhwc)
         let nhwcOut = try OneDNNMemoryDescriptor(dims: [n, outChannels, ho, wo], dataType: dnnl_f32, tag: dnnl_nhwc)
         let sourceReorder = conv.source == nhwcIn ? nil
-            : try OneDNNPrimitive.reorder(engine: engine.handle, what: "\(what) input", from: nhwcIn, to: conv.source)
+            : try OneDNNPrimitive.reorder(engine: engine.handle, owner: engine, what: "\(what) input", from: nhwcIn, to: conv.source)
         let destinationReorder = conv.destination == nhwcOut ? nil
-            : try OneDNNPrimitive.reorder(engine: engine.handle, what: "\(what) output", from: conv.destination, to: nhwcOut)
+            : try OneDNNPrimitive.reorder(engine: engine.handle, owner: engine, what: "\(what) output", from: conv.destination, to: nhwcOut)
         return (conv, sourceReorder, destinationReorder, algorithm)
     }
 

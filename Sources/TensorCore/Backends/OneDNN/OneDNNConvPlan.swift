@@ -1,5 +1,5 @@
 /// What a convolution runs for one input shape: the convolution primitive, its packed weights,
-/// and the reorders around it (channels-last f32 in → bf16 or Winograd's blocked layout;
+/// and the reorders around it (channels-last f32 in → bf16 or a blocked layout;
 /// blocked → channels-last out). `algorithm` says which convolution this shape got.
 struct OneDNNConvPlan: Sendable {
     let convolution: OneDNNPrimitive

@@ -4,13 +4,14 @@ import Synchronization
 /// A Linear layer on oneDNN's matmul primitive: `y = x·Wᵀ + b` over the rows of `[..., in]`.
 ///
 /// The weight is converted (f32, bf16 values, or bf16) and packed once, at creation, into the
-/// layout oneDNN's matmul asks for. Primitives are specialised per row count M (fixed shapes
-/// let oneDNN pick blocked, pre-packed weights; with a run-time M it falls back to plain
-/// weights), so one is cached per (M, thread count); they all share the packed weights when
-/// their layouts agree. The bias is fused into the primitive.
-final class OneDNNLinear: LinearOperator {
-    let inFeatures: Int
-    let outFeatures: Int
+/// layout oneDNN's matmul asks for. Primitives are specialised per row count M, cached per
+/// (M, thread count), and share one packed copy of the weights per layout. (oneDNN 2.6 does
+/// accept a run-time M with weights `any`, but then resolves the layout to plain `ab` for its
+/// gemm-based matmul; its blocked-weight kernels are chosen for fixed shapes.) The bias is
+/// fused into the primitive.
+public final class OneDNNLinear: LinearOperator {
+    public let inFeatures: Int
+    public let outFeatures: Int
     let mode: OneDNNComputeMode
     private let engine: OneDNNEngine
     private let bias: OneDNNAlignedBuffer?
@@ -31,7 +32,6 @@ final class OneDNNLinear: LinearOperator {
         inFeatures = shapes.inFeatures
         outFeatures = shapes.outFeatures
         self.engine = engine
-        mode = OneDNNComputeMode(precision, nativeBF16: engine.nativeBF16)
         if let bias, outFeatures > 0 {
             self.bias = OneDNNAlignedBuffer(floatsOf: bias)
             biasDescriptor = try OneDNNMemoryDescriptor(dims: [1, outFeatures], dataType: dnnl_f32, tag: dnnl_ab)
@@ -39,16 +39,26 @@ final class OneDNNLinear: LinearOperator {
             self.bias = nil
             biasDescriptor = nil
         }
-        guard inFeatures > 0, outFeatures > 0 else { packs = nil; return }
+        var mode = OneDNNComputeMode(precision, nativeBF16: engine.nativeBF16)
+        guard inFeatures > 0, outFeatures > 0 else { self.mode = mode; packs = nil; return }
 
+        let first: OneDNNPrimitive
+        do {
+            first = try Self.makeMatmul(engine: engine, rows: Self.packingRows, inFeatures: inFeatures,
+                                        outFeatures: outFeatures, mode: mode, weights: nil, bias: biasDescriptor)
+        } catch where mode == .nativeBF16 && OneDNNStatus.isUnimplemented(error) {
+            // The probe found bf16 kernels, but not for this shape: same numbers by emulation.
+            mode = .emulatedBF16
+            first = try Self.makeMatmul(engine: engine, rows: Self.packingRows, inFeatures: inFeatures,
+                                        outFeatures: outFeatures, mode: mode, weights: nil, bias: biasDescriptor)
+        }
+        self.mode = mode
         // PyTorch's [out, in] row-major is oneDNN's logical [in, out] (K×N) with strides (1, in).
         let plainBuffer = mode == .nativeBF16
             ? OneDNNAlignedBuffer(bf16Of: weight)
             : OneDNNAlignedBuffer(floatsOf: weight, roundedToBF16: mode.roundsOperands)
         let plain = try OneDNNMemoryDescriptor(dims: [inFeatures, outFeatures], dataType: mode.operandType,
                                                strides: [1, inFeatures])
-        let first = try Self.makeMatmul(engine: engine, rows: Self.packingRows, inFeatures: inFeatures,
-                                        outFeatures: outFeatures, mode: mode, weights: nil, bias: biasDescriptor)
         let packs = try OneDNNWeightPacks(engine: engine, plain: plain, plainBuffer: plainBuffer,
                                           firstLayout: first.weights, keepPlain: false)
         self.packs = packs
@@ -58,13 +68,17 @@ final class OneDNNLinear: LinearOperator {
         plans.withLock { $0[[Self.packingRows, Threading.threadCount]] = plan }
     }
 
+    /// Whether the matmul reads bf16 operands (oneDNN's bf16 kernels); false for fp32 and for
+    /// emulated bf16.
+    public var usesNativeBF16: Bool { mode == .nativeBF16 }
+
     /// Implementation oneDNN picked for `rows` rows (for logs and tests).
-    func implementation(rows: Int) throws -> String { try plan(rows: rows).matmul.implementation }
+    public func implementation(rows: Int) throws -> String { try plan(rows: rows).matmul.implementation }
 
     /// Distinct packed weight layouts so far.
-    var packedLayoutCount: Int { packs?.layoutCount ?? 0 }
+    public var packedLayoutCount: Int { packs?.layoutCount ?? 0 }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
         guard let last = x.shape.last, last == inFeatures else {
             throw TensorError.shapeMismatch("linear expects [..., \(inFeatures)], got \(Shape.describe(x.shape))")
         }
@@ -87,19 +101,19 @@ final class OneDNNLinear: LinearOperator {
                      output: UnsafeMutableRawPointer) throws {
         var source = input
         var converted: OneDNNAlignedBuffer? = nil
+        defer { if let converted { engine.workspace.giveBack(converted) } }
         if let toBF16 = plan.sourceToBF16 {
-            let buffer = OneDNNAlignedBuffer(byteCount: toBF16.destination.byteCount)
+            let buffer = engine.workspace.borrow(toBF16.destination.byteCount)
+            converted = buffer
             try toBF16.execute([OneDNNArgument(DNNL_ARG_FROM, toBF16.source, reading: input),
                                 OneDNNArgument(DNNL_ARG_TO, toBF16.destination, buffer.pointer)], on: engine)
             source = UnsafeRawPointer(buffer.pointer)
-            converted = buffer
         }
         var args = [OneDNNArgument(DNNL_ARG_SRC, plan.matmul.source, reading: source),
                     OneDNNArgument(DNNL_ARG_WEIGHTS, plan.matmul.weights, plan.weights.pointer),
                     OneDNNArgument(DNNL_ARG_DST, plan.matmul.destination, output)]
         if let bias, let biasDescriptor { args.append(OneDNNArgument(DNNL_ARG_BIAS, biasDescriptor, bias.pointer)) }
         try plan.matmul.execute(args, on: engine)
-        withExtendedLifetime(converted) {}
     }
 
     /// The cached plan for `rows`, created on first use.
@@ -108,15 +122,17 @@ final class OneDNNLinear: LinearOperator {
         if let hit = plans.withLock({ $0[key] }) { return hit }
         guard let packs else { throw TensorError.invalidArgument("linear layer without weights has no plan") }
 
-        // First choice: the layout already packed (no second copy of the weights). Only when
-        // no implementation takes it, the layout oneDNN prefers for this M, packed once.
-        let matmul: OneDNNPrimitive
-        do {
-            matmul = try Self.makeMatmul(engine: engine, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
-                                         mode: mode, weights: packs.primary, bias: biasDescriptor)
-        } catch where OneDNNStatus.isUnimplemented(error) {
-            matmul = try Self.makeMatmul(engine: engine, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
+        // The implementation oneDNN prefers for this M, with the weight layout it prefers. When
+        // that layout is not packed yet, the same implementation may still accept the layout
+        // that is (no second copy of the weights); a different implementation is not taken,
+        // since it could be a slower kernel (even reference loops) that merely reads the layout.
+        var matmul = try Self.makeMatmul(engine: engine, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
                                          mode: mode, weights: nil, bias: biasDescriptor)
+        if !packs.contains(matmul.weights),
+           let reuse = try? Self.makeMatmul(engine: engine, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
+                                            mode: mode, weights: packs.primary, bias: biasDescriptor),
+           reuse.implementation == matmul.implementation {
+            matmul = reuse
         }
         let plan = OneDNNLinearPlan(
             matmul: matmul, weights: try packs.buffer(for: matmul.weights),
@@ -139,7 +155,7 @@ final class OneDNNLinear: LinearOperator {
         let wei = try weights ?? OneDNNMemoryDescriptor(dims: [inFeatures, outFeatures], dataType: mode.operandType,
                                                         tag: dnnl_format_tag_any)
         let dst = try OneDNNMemoryDescriptor(dims: [rows, outFeatures], dataType: dnnl_f32, tag: dnnl_ab)
-        return try OneDNNPrimitive.matmul(engine: engine.handle, what: "linear \(rows)×\(inFeatures)→\(outFeatures)",
+        return try OneDNNPrimitive.matmul(engine: engine.handle, owner: engine, what: "linear \(rows)×\(inFeatures)→\(outFeatures)",
                                           source: src, weights: wei, bias: bias, destination: dst)
     }
 
@@ -149,7 +165,7 @@ final class OneDNNLinear: LinearOperator {
         guard mode == .nativeBF16 else { return nil }
         let from = try OneDNNMemoryDescriptor(dims: [rows, inFeatures], dataType: dnnl_f32, tag: dnnl_ab)
         let to = try OneDNNMemoryDescriptor(dims: [rows, inFeatures], dataType: dnnl_bf16, tag: dnnl_ab)
-        return try OneDNNPrimitive.reorder(engine: engine.handle, what: "linear input to bf16", from: from, to: to)
+        return try OneDNNPrimitive.reorder(engine: engine.handle, owner: engine, what: "linear input to bf16", from: from, to: to)
     }
 
     /// A layer with zero input features outputs its bias (or zeros) for every row.

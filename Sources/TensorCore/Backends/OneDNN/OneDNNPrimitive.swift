@@ -4,8 +4,8 @@ import CDNNL
 ///
 /// `@unchecked Sendable`: a primitive is immutable once created, and oneDNN allows executing
 /// one primitive from several threads at once provided each execution has its own scratchpad.
-/// Every primitive here is therefore created with `dnnl_scratchpad_mode_user` and `execute`
-/// allocates a scratchpad per call. (With the library-managed scratchpad of Debian's build,
+/// Every primitive here is therefore created with `dnnl_scratchpad_mode_user` and each
+/// `execute` borrows a scratchpad of its own. (With the library-managed scratchpad of Debian's build,
 /// where DNNL_ENABLE_CONCURRENT_EXEC is off, a primitive may not even migrate between threads,
 /// which Swift concurrency would do freely.)
 final class OneDNNPrimitive: @unchecked Sendable {
@@ -20,8 +20,13 @@ final class OneDNNPrimitive: @unchecked Sendable {
     let destination: OneDNNMemoryDescriptor
     private let scratchpad: OneDNNMemoryDescriptor
     private let scratchpadBytes: Int
+    /// The engine the primitive was created on, kept alive as long as the primitive (oneDNN's
+    /// objects refer to their engine, which must not be destroyed first). nil only for the capability probes
+    /// that `OneDNNEngine.init` runs and destroys before the engine object exists.
+    private let owner: OneDNNEngine?
 
-    private init(descriptor pd: dnnl_primitive_desc_t, what: String) throws {
+    private init(descriptor pd: dnnl_primitive_desc_t, what: String, owner: OneDNNEngine?) throws {
+        self.owner = owner
         func md(_ query: dnnl_query_t) -> OneDNNMemoryDescriptor {
             OneDNNMemoryDescriptor(dnnl_primitive_desc_query_md(pd, query, 0)?.pointee ?? dnnl_memory_desc_t())
         }
@@ -48,7 +53,7 @@ final class OneDNNPrimitive: @unchecked Sendable {
     /// Creates the primitive for an operation descriptor (`dnnl_*_desc_t`). `configure` may
     /// add attributes (output scales, post-ops). Throws `.unsupported` when oneDNN has no
     /// implementation for it here.
-    static func create(engine: dnnl_engine_t, what: String, operation: UnsafeRawPointer,
+    static func create(engine: dnnl_engine_t, owner: OneDNNEngine?, what: String, operation: UnsafeRawPointer,
                        configure: (dnnl_primitive_attr_t) throws -> Void = { _ in }) throws -> OneDNNPrimitive {
         // Implementations size their thread partitioning when the descriptor is created, so
         // creation runs under the same OpenMP thread count as execution.
@@ -61,12 +66,12 @@ final class OneDNNPrimitive: @unchecked Sendable {
                                    "dnnl_primitive_desc_create(\(what))")
             guard let pd else { throw TensorError.backendFailure("dnnl_primitive_desc_create(\(what)) returned nothing") }
             defer { dnnl_primitive_desc_destroy(pd) }
-            return try OneDNNPrimitive(descriptor: pd, what: what)
+            return try OneDNNPrimitive(descriptor: pd, what: what, owner: owner)
         }
     }
 
     /// A matmul `destination = source · weights (+ bias)`; a zero bias descriptor means none.
-    static func matmul(engine: dnnl_engine_t, what: String, source: OneDNNMemoryDescriptor,
+    static func matmul(engine: dnnl_engine_t, owner: OneDNNEngine?, what: String, source: OneDNNMemoryDescriptor,
                        weights: OneDNNMemoryDescriptor, bias: OneDNNMemoryDescriptor?,
                        destination: OneDNNMemoryDescriptor,
                        configure: (dnnl_primitive_attr_t) throws -> Void = { _ in }) throws -> OneDNNPrimitive {
@@ -75,13 +80,13 @@ final class OneDNNPrimitive: @unchecked Sendable {
         var b = bias?.raw ?? dnnl_memory_desc_t() // all zero: no bias term
         try OneDNNStatus.check(dnnl_matmul_desc_init(&desc, &s, &w, &b, &d), "dnnl_matmul_desc_init(\(what))")
         return try withUnsafePointer(to: &desc) { p in
-            try create(engine: engine, what: what, operation: UnsafeRawPointer(p), configure: configure)
+            try create(engine: engine, owner: owner, what: what, operation: UnsafeRawPointer(p), configure: configure)
         }
     }
 
     /// A forward-inference 2-D convolution. Descriptors are in oneDNN's logical order
     /// (N, C, H, W and O, I, KH, KW); `paddingLeft` is (top, left), `paddingRight` (bottom, right).
-    static func convolution(engine: dnnl_engine_t, what: String, algorithm: dnnl_alg_kind_t,
+    static func convolution(engine: dnnl_engine_t, owner: OneDNNEngine?, what: String, algorithm: dnnl_alg_kind_t,
                             source: OneDNNMemoryDescriptor, weights: OneDNNMemoryDescriptor,
                             bias: OneDNNMemoryDescriptor?, destination: OneDNNMemoryDescriptor,
                             strides: [Int], paddingLeft: [Int], paddingRight: [Int]) throws -> OneDNNPrimitive {
@@ -93,12 +98,12 @@ final class OneDNNPrimitive: @unchecked Sendable {
             dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, algorithm, &s, &w, &b, &d, st, pl, pr),
             "dnnl_convolution_forward_desc_init(\(what))")
         return try withUnsafePointer(to: &desc) { p in
-            try create(engine: engine, what: what, operation: UnsafeRawPointer(p))
+            try create(engine: engine, owner: owner, what: what, operation: UnsafeRawPointer(p))
         }
     }
 
     /// A reorder (layout and/or data type conversion) from one descriptor to another.
-    static func reorder(engine: dnnl_engine_t, what: String, from: OneDNNMemoryDescriptor,
+    static func reorder(engine: dnnl_engine_t, owner: OneDNNEngine?, what: String, from: OneDNNMemoryDescriptor,
                         to: OneDNNMemoryDescriptor) throws -> OneDNNPrimitive {
         try OneDNNEngine.withThreads {
             let attr = try makeAttributes(what)
@@ -109,7 +114,7 @@ final class OneDNNPrimitive: @unchecked Sendable {
                                    "dnnl_reorder_primitive_desc_create(\(what))")
             guard let pd else { throw TensorError.backendFailure("dnnl_reorder_primitive_desc_create(\(what)) returned nothing") }
             defer { dnnl_primitive_desc_destroy(pd) }
-            return try OneDNNPrimitive(descriptor: pd, what: what)
+            return try OneDNNPrimitive(descriptor: pd, what: what, owner: owner)
         }
     }
 
@@ -125,10 +130,11 @@ final class OneDNNPrimitive: @unchecked Sendable {
         return attr
     }
 
-    /// Runs the primitive on borrowed buffers and waits for it. A scratchpad is allocated for
-    /// this call only (see the type's comment).
+    /// Runs the primitive on borrowed buffers and waits for it. The scratchpad is this call's
+    /// alone (borrowed from the engine's workspace pool; see the type's comment).
     func execute(_ arguments: [OneDNNArgument], on engine: OneDNNEngine) throws {
-        let scratch = scratchpadBytes > 0 ? OneDNNAlignedBuffer(byteCount: scratchpadBytes) : nil
+        let scratch = scratchpadBytes > 0 ? engine.workspace.borrow(scratchpadBytes) : nil
+        defer { if let scratch { engine.workspace.giveBack(scratch) } }
         var all = arguments
         if let scratch { all.append(OneDNNArgument(DNNL_ARG_SCRATCHPAD, scratchpad, scratch.pointer)) }
         var memories: [dnnl_memory_t] = []
@@ -144,6 +150,5 @@ final class OneDNNPrimitive: @unchecked Sendable {
             args.append(dnnl_exec_arg_t(arg: a.slot, memory: memory))
         }
         try engine.execute(handle, args, what: what)
-        withExtendedLifetime(scratch) {}
     }
 }

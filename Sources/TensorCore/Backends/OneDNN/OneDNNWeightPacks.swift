@@ -14,7 +14,7 @@ final class OneDNNWeightPacks: Sendable {
     private let origin: OneDNNMemoryDescriptor
     private let originBuffer: OneDNNAlignedBuffer
     private let layouts: Mutex<[(descriptor: OneDNNMemoryDescriptor, buffer: OneDNNAlignedBuffer)]>
-    /// The first packed layout: new primitives try it before asking for their own.
+    /// The first packed layout: a primitive preferring a layout not packed yet tries this one.
     let primary: OneDNNMemoryDescriptor
 
     init(engine: OneDNNEngine, plain: OneDNNMemoryDescriptor, plainBuffer: OneDNNAlignedBuffer,
@@ -42,6 +42,11 @@ final class OneDNNWeightPacks: Sendable {
         }
     }
 
+    /// Whether `layout` is packed already.
+    func contains(_ layout: OneDNNMemoryDescriptor) -> Bool {
+        layouts.withLock { $0.contains { $0.descriptor == layout } }
+    }
+
     /// Number of distinct packed layouts (for tests: the same layout is never packed twice).
     var layoutCount: Int { layouts.withLock { $0.count } }
 
@@ -52,7 +57,7 @@ final class OneDNNWeightPacks: Sendable {
             out.pointer.copyMemory(from: buffer.pointer, byteCount: to.byteCount)
             return out
         }
-        let reorder = try OneDNNPrimitive.reorder(engine: engine.handle, what: "weight packing", from: from, to: to)
+        let reorder = try OneDNNPrimitive.reorder(engine: engine.handle, owner: engine, what: "weight packing", from: from, to: to)
         try reorder.execute([OneDNNArgument(DNNL_ARG_FROM, from, buffer.pointer),
                              OneDNNArgument(DNNL_ARG_TO, to, out.pointer)], on: engine)
         return out

@@ -67,6 +67,9 @@ public struct ReferenceBackend: ComputeBackend {
                                     for j in 0..<s.keyLength {
                                         scores[j] = (scores[j] - maxScore).exp
                                         sum += scores[j]
+                                        // bf16 units multiply bf16 probabilities by bf16 values;
+                                        // the denominator stays fp32.
+                                        if precision == .bf16 { scores[j] = HalfConversion.roundToBF16(scores[j]) }
                                     }
                                     for d in 0..<s.headDim {
                                         var acc: Float = 0

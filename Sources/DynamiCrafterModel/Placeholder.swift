@@ -1,0 +1,1 @@
+// The DynamiCrafterModel module is being written.
