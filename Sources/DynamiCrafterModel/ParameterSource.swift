@@ -1,0 +1,75 @@
+import TensorCore
+import Weights
+
+/// Where a block takes its weights from: a weight archive seen under a key prefix, with every
+/// tensor's shape checked against what the block expects before anything is computed.
+///
+/// Blocks ask for their tensors by the checkpoint's own names (`scoped("attn1").tensor("to_q.weight", …)`),
+/// so a block's code reads like the reference module it ports.
+public struct ParameterSource: Sendable {
+    public let archive: any WeightArchive
+    public let prefix: String
+
+    public init(archive: any WeightArchive, prefix: String = "") {
+        self.archive = archive
+        self.prefix = prefix
+    }
+
+    /// The same archive under `prefix + name + "."`.
+    public func scoped(_ name: String) -> ParameterSource {
+        ParameterSource(archive: archive, prefix: prefix + name + ".")
+    }
+
+    /// The full key of a tensor of this scope.
+    public func key(_ name: String) -> String { prefix + name }
+
+    /// Whether this scope holds `name`.
+    public func contains(_ name: String) -> Bool { archive.contains(key(name)) }
+
+    /// The tensor `name`, which must be a float tensor of exactly `shape`.
+    public func tensor(_ name: String, shape: [Int]) throws -> TensorData {
+        let k = key(name)
+        guard let info = archive.info(named: k) else {
+            throw ModelLoadError.missing(key: k, expected: shape, file: archive.path)
+        }
+        guard info.shape == shape else {
+            throw ModelLoadError.shapeMismatch(key: k, expected: shape, found: info.shape, file: archive.path)
+        }
+        guard info.dtype.isFloatingPoint else {
+            throw ModelLoadError.wrongDType(key: k, found: info.dtype, file: archive.path)
+        }
+        return try archive.tensor(named: k)
+    }
+
+    /// The tensor `name` as float32 (for small parameters: norms, biases, embeddings).
+    public func floats(_ name: String, shape: [Int]) throws -> Tensor {
+        try tensor(name, shape: shape).toTensor()
+    }
+}
+
+/// A checkpoint that does not fit the model. Loading reports every problem at once where it
+/// can (see `ModelLoadReport`); a single block reports the first it meets.
+public enum ModelLoadError: Error, Sendable, Equatable, CustomStringConvertible {
+    case missing(key: String, expected: [Int], file: String)
+    case shapeMismatch(key: String, expected: [Int], found: [Int], file: String)
+    case wrongDType(key: String, found: DType, file: String)
+
+    public var description: String {
+        switch self {
+        case .missing(let k, let e, let f): "\(f): missing tensor \(k) (expected shape \(Shape.describe(e)))"
+        case .shapeMismatch(let k, let e, let s, let f): "\(f): tensor \(k) has shape \(Shape.describe(s)), expected \(Shape.describe(e))"
+        case .wrongDType(let k, let d, let f): "\(f): tensor \(k) is \(d.rawValue), expected a floating-point tensor"
+        }
+    }
+}
+
+/// How a model runs: which backend does the dense work, at which precision.
+public struct ComputeContext: Sendable {
+    public let backend: any ComputeBackend
+    public let precision: Precision
+
+    public init(backend: any ComputeBackend, precision: Precision = .f32) {
+        self.backend = backend
+        self.precision = precision
+    }
+}

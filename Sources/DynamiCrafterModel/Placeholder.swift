@@ -1,1 +1,0 @@
-// The DynamiCrafterModel module is being written.
