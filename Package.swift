@@ -100,6 +100,7 @@ let package = Package(
         .testTarget(
             name: "WeightsTests",
             dependencies: ["Weights", "TensorCore"],
+            exclude: ["LibFuzzer"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
@@ -129,3 +130,13 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer harness over both weight readers, opt-in:
+//   DYNAMICRAFTER_FUZZ=1 swift build -c release --product weights-fuzzer -Xswiftc -sanitize=fuzzer,address
+if environment["DYNAMICRAFTER_FUZZ"] != nil {
+    package.products.append(.executable(name: "weights-fuzzer", targets: ["WeightsFuzzer"]))
+    package.targets.append(.executableTarget(
+        name: "WeightsFuzzer", dependencies: ["Weights"], path: "Tests/WeightsTests/LibFuzzer",
+        swiftSettings: strictness + [.define("WEIGHTS_LIBFUZZER"), .unsafeFlags(["-parse-as-library"])],
+        linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]))
+}

@@ -129,5 +129,27 @@ struct BenchSuite {
 
     /// Memory-bound kernels shared by every backend.
     mutating func sharedKernels() throws {
+        // GroupNorm over 32 frames of 320×32×32 (level-1 ResBlock), with and without fused SiLU;
+        // memory traffic counted as one read and one write of the activation.
+        let x = Self.random([32, 1024, 320], seed: 13)
+        let gamma = Self.random([320], seed: 14), beta = Self.random([320], seed: 15)
+        let bytes = 2 * Double(x.count * 4)
+        for silu in [false, true] {
+            let t = try BenchMeasure.median(repeats: repeats) {
+                _ = try Kernels.groupNorm(x, groups: 32, eps: 1e-5, weight: gamma, bias: beta, silu: silu)
+            }
+            rows.append(BenchRow(kernel: "groupnorm\(silu ? "+silu" : "") 32x1024x320", backend: "shared",
+                                 precision: "f32", threads: threads, seconds: t, flops: nil, bytes: bytes))
+        }
+        let tl = try BenchMeasure.median(repeats: repeats) {
+            _ = try Kernels.layerNorm(x, weight: gamma, bias: beta, eps: 1e-5)
+        }
+        rows.append(BenchRow(kernel: "layernorm 32768x320", backend: "shared", precision: "f32",
+                             threads: threads, seconds: tl, flops: nil, bytes: bytes))
+        // GEGLU of the level-1 feed-forward: [32768, 2560] → [32768, 1280].
+        let g = Self.random([32768, 2560], seed: 16)
+        let tg = try BenchMeasure.median(repeats: repeats) { _ = try Kernels.geglu(g) }
+        rows.append(BenchRow(kernel: "geglu 32768x2560", backend: "shared", precision: "f32",
+                             threads: threads, seconds: tg, flops: nil, bytes: 1.5 * Double(g.count * 4)))
     }
 }

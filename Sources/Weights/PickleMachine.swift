@@ -154,38 +154,32 @@ struct PickleMachine {
     }
 
     private mutating func appendItems(_ items: [PickleValue], at offset: Int) throws {
-        var target = try takeTop(at: offset)
-        let updated: PickleValue
+        let target = try takeTop(at: offset)
         switch target {
-        case .list(var existing, let depth):
-            target = .none // drop the enum's reference so that `existing` grows in place
-            existing.append(contentsOf: items)
-            updated = .list(existing, depth: max(depth, containerDepth(items)))
-        case .opaque(let t):
-            updated = .opaque(typeName: t) // appending to an unknown object: content dropped
-        case let other:
-            throw invalid("APPEND to \(other.summary)", at: offset)
+        case .list: break
+        case .opaque: try replaceTop(target, at: offset); return // content of unknown objects is dropped
+        default: throw invalid("APPEND to \(target.summary)", at: offset)
         }
-        try replaceTop(updated, at: offset)
+        // Consuming the enum leaves `existing` as the only reference, so it grows in place
+        // (anything else would copy the list on every APPEND: quadratic time).
+        guard case .list(var existing, let depth) = consume target else { return }
+        existing.append(contentsOf: items)
+        try replaceTop(.list(existing, depth: max(depth, containerDepth(items))), at: offset)
     }
 
     private mutating func setItems(_ items: [PickleValue], at offset: Int) throws {
         guard items.count % 2 == 0 else { throw invalid("SETITEMS with an odd number of values", at: offset) }
-        var target = try takeTop(at: offset)
-        let updated: PickleValue
+        let target = try takeTop(at: offset)
         switch target {
-        case .dict(var existing, let depth):
-            target = .none // drop the enum's reference so that `existing` grows in place
-            for k in stride(from: 0, to: items.count, by: 2) {
-                existing.append((items[k], items[k + 1]))
-            }
-            updated = .dict(existing, depth: max(depth, containerDepth(items)))
-        case .opaque(let t):
-            updated = .opaque(typeName: t)
-        case let other:
-            throw invalid("SETITEM on \(other.summary)", at: offset)
+        case .dict: break
+        case .opaque: try replaceTop(target, at: offset); return
+        default: throw invalid("SETITEM on \(target.summary)", at: offset)
         }
-        try replaceTop(updated, at: offset)
+        guard case .dict(var existing, let depth) = consume target else { return }
+        for k in stride(from: 0, to: items.count, by: 2) {
+            existing.append((items[k], items[k + 1]))
+        }
+        try replaceTop(.dict(existing, depth: max(depth, containerDepth(items))), at: offset)
     }
 
     private func makeDict(fromPairs items: [PickleValue], at offset: Int) throws -> PickleValue {

@@ -47,7 +47,8 @@ public enum SafetensorsWriter {
                     throw WeightsError(.invalidTensor, path: path,
                                        "tensor '\(name)' was declared \(info) but produced as \(TensorInfo(dtype: t.dtype, shape: t.shape))")
                 }
-                try output.write(t.bytes)
+                // `bytes` does not own the memory: keep the tensor alive while writing it.
+                try withExtendedLifetime(t) { try output.write(t.bytes) }
             }
             try output.commit()
         } catch {
@@ -88,7 +89,15 @@ public enum SafetensorsWriter {
             }
             var offset = 0
             for (name, info) in ordered {
-                let end = offset + info.byteCount
+                // Infos can be built by hand: check the size before any arithmetic on it.
+                guard let count = Shape.elementCount(info.shape) else {
+                    throw WeightsError(.unsupported, path: path, "tensor '\(name)' has an invalid shape \(Shape.describe(info.shape))")
+                }
+                let (bytes, o1) = count.multipliedReportingOverflow(by: info.dtype.byteSize)
+                let (end, o2) = offset.addingReportingOverflow(bytes)
+                guard !o1, !o2 else {
+                    throw WeightsError(.unsupported, path: path, "tensor '\(name)' \(Shape.describe(info.shape)) is too large to write")
+                }
                 if !first { json += "," }
                 first = false
                 json += "\(jsonString(name)):{\"dtype\":\"\(info.dtype.rawValue)\",\"shape\":["

@@ -20,6 +20,8 @@ public protocol WeightArchive: Sendable {
     func tensor(named name: String) throws -> TensorData
     /// Free-form string metadata (safetensors `__metadata__`); empty for checkpoints.
     var metadata: [String: String] { get }
+    /// Size of the file in bytes.
+    var fileSize: Int { get }
 }
 
 extension WeightArchive {

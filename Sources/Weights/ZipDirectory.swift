@@ -69,12 +69,12 @@ struct ZipDirectory: Sendable {
         var p = offset
         let end = offset + size
         for i in 0 ..< Int(entryCount) {
-            let entry = try readCentralRecord(view, at: p, end: end, number: i, path: path)
+            let (entry, next) = try readCentralRecord(view, at: p, end: end, number: i, path: path)
             guard index.updateValue(entries.count, forKey: entry.name) == nil else {
                 throw inconsistent("entry '\(entry.name)' appears twice")
             }
-            entries.append(entry.entry)
-            p = entry.next
+            entries.append(entry)
+            p = next
         }
         guard p == end else {
             throw inconsistent("end record counts \(entryCount) entries but they use \(p - offset) of the \(size) central directory bytes")
@@ -88,10 +88,14 @@ struct ZipDirectory: Sendable {
         guard view.count >= 22 else {
             throw WeightsError(.truncated, path: path, "file is \(view.count) bytes, too short for a zip archive")
         }
+        guard let base = view.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+            throw WeightsError(.truncated, path: path, "file is empty")
+        }
         var p = view.count - 22
         let lowest = max(0, view.count - 22 - 0xFFFF)
         while p >= lowest {
-            if view.u32(at: p) == endRecordSignature, let commentLength = view.u16(at: p + 20),
+            // A plain byte test first: damaged files make this loop run over 64 KB.
+            if base[p] == 0x50, view.u32(at: p) == endRecordSignature, let commentLength = view.u16(at: p + 20),
                p + 22 + Int(commentLength) == view.count {
                 return p
             }
@@ -102,7 +106,7 @@ struct ZipDirectory: Sendable {
     }
 
     private static func readCentralRecord(_ view: ByteView, at p: Int, end: Int, number: Int,
-                                          path: String) throws -> (entry: ZipEntry, name: String, next: Int) {
+                                          path: String) throws -> (entry: ZipEntry, next: Int) {
         func inconsistent(_ what: String) -> WeightsError {
             WeightsError(.invalidZip, path: path, "zip directory inconsistent: central record \(number) at offset \(p): \(what)")
         }
@@ -143,7 +147,7 @@ struct ZipDirectory: Sendable {
         }
         let entry = ZipEntry(name: name, flags: flags, method: method, compressedSize: c, uncompressedSize: u,
                              localHeaderOffset: l, recordOffset: p)
-        return (entry, name, next)
+        return (entry, next)
     }
 
     /// The payload of extra field 0x0001, if present and well-formed.

@@ -1,0 +1,162 @@
+import TensorCore
+
+/// Writes torch.save-style checkpoints: `<root>/data.pkl` holding
+/// `{"state_dict": OrderedDict(name → _rebuild_tensor_v2(...)), "epoch": …}` plus one storage
+/// entry per tensor, the way PyTorch Lightning checkpoints look.
+struct TestCheckpointWriter {
+    /// A tensor as the pickle describes it: a view into a storage.
+    struct Item {
+        var name: String
+        var storageClass: String
+        var storageKey: String
+        var storageCount: Int
+        var offset: Int
+        var shape: [Int]
+        var strides: [Int]
+    }
+
+    var root = "archive"
+    var items: [Item] = []
+    var storages: [(key: String, bytes: [UInt8])] = []
+    var wrapInStateDict = true
+    var extraTopLevel = true
+    var zip = TestZipWriter()
+
+    static func storageClass(_ dtype: DType) -> String {
+        switch dtype {
+        case .f32: "FloatStorage"
+        case .f16: "HalfStorage"
+        case .bf16: "BFloat16Storage"
+        case .f64: "DoubleStorage"
+        case .i64: "LongStorage"
+        case .i32: "IntStorage"
+        case .i16: "ShortStorage"
+        case .i8: "CharStorage"
+        case .u8: "ByteStorage"
+        case .bool: "BoolStorage"
+        }
+    }
+
+    static func rowMajorStrides(_ shape: [Int]) -> [Int] {
+        var strides = [Int](repeating: 1, count: shape.count)
+        var s = 1
+        for i in shape.indices.reversed() {
+            strides[i] = s
+            s *= shape[i]
+        }
+        return strides
+    }
+
+    /// Adds a contiguous tensor with its own storage.
+    mutating func add(_ name: String, _ t: TensorData) {
+        let key = String(storages.count)
+        storages.append((key, rawBytes(t)))
+        items.append(Item(name: name, storageClass: Self.storageClass(t.dtype), storageKey: key,
+                          storageCount: t.elementCount, offset: 0, shape: t.shape, strides: Self.rowMajorStrides(t.shape)))
+    }
+
+    /// The pickle torch.save would write for `items`.
+    func pickle() -> [UInt8] {
+        var w = PickleWriter()
+        w.proto(2)
+        if wrapInStateDict {
+            w.emptyDict()
+            w.binput(0)
+            w.mark()
+            w.string("state_dict")
+            emitStateDict(&w)
+            if extraTopLevel {
+                w.string("epoch"); w.int(7)
+                w.string("global_step"); w.int(123_456)
+                w.string("lr"); w.float(1e-4)
+                w.string("callbacks")
+                w.global("pytorch_lightning.callbacks", "ModelCheckpoint"); w.emptyTuple(); w.newobj()
+                w.emptyDict(); w.build()
+            }
+            w.setitems()
+        } else {
+            emitStateDict(&w)
+        }
+        w.stop()
+        return w.bytes
+    }
+
+    /// Pushes `OrderedDict(name → tensor, …)`.
+    private func emitStateDict(_ w: inout PickleWriter) {
+        w.global("collections", "OrderedDict")
+        w.binput(1)
+        w.emptyTuple()
+        w.reduce()
+        w.mark()
+        for item in items {
+            w.string(item.name)
+            w.global("torch._utils", "_rebuild_tensor_v2")
+            w.tuple { w in
+                w.tuple { w in
+                    w.string("storage")
+                    w.global("torch", item.storageClass)
+                    w.string(item.storageKey)
+                    w.string("cpu")
+                    w.int(item.storageCount)
+                }
+                w.binpersid()
+                w.int(item.offset)
+                w.intTuple(item.shape)
+                w.intTuple(item.strides)
+                w.newFalse()
+                w.binget(1)
+                w.emptyTuple()
+                w.reduce()
+            }
+            w.reduce()
+        }
+        w.setitems()
+    }
+
+    /// The checkpoint file bytes, with entries in PyTorch's order.
+    func build() -> [UInt8] {
+        var zip = self.zip
+        zip.entries = []
+        zip.add("\(root)/data.pkl", pickle())
+        zip.add("\(root)/.format_version", Array("1".utf8))
+        zip.add("\(root)/.storage_alignment", Array("64".utf8))
+        zip.add("\(root)/byteorder", Array("little".utf8))
+        for (key, bytes) in storages { zip.add("\(root)/data/\(key)", bytes) }
+        zip.add("\(root)/version", Array("3\n".utf8))
+        zip.add("\(root)/.data/serialization_id", Array("0123456789012345678901234567890123456789".utf8))
+        return zip.build().bytes
+    }
+
+    /// A checkpoint whose pickle is `pickle` (storages as added).
+    func build(pickle: [UInt8]) -> [UInt8] {
+        var zip = self.zip
+        zip.entries = []
+        zip.add("\(root)/data.pkl", pickle)
+        zip.add("\(root)/byteorder", Array("little".utf8))
+        for (key, bytes) in storages { zip.add("\(root)/data/\(key)", bytes) }
+        return zip.build().bytes
+    }
+}
+
+func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+    guard needle.count <= haystack.count else { return nil }
+    for i in 0 ... haystack.count - needle.count where haystack[i ..< i + needle.count].elementsEqual(needle) {
+        return i
+    }
+    return nil
+}
+
+/// Offset of the local header of zip entry `name`.
+func localHeaderOffset(of name: String, in bytes: [UInt8]) -> Int? {
+    let nameBytes = Array(name.utf8)
+    let signature: [UInt8] = [0x50, 0x4B, 0x03, 0x04]
+    var i = 0
+    while i + 30 + nameBytes.count <= bytes.count {
+        if bytes[i ..< i + 4].elementsEqual(signature) {
+            let length = Int(bytes[i + 26]) | Int(bytes[i + 27]) << 8
+            if length == nameBytes.count && bytes[i + 30 ..< i + 30 + length].elementsEqual(nameBytes) { return i }
+        }
+        i += 1
+    }
+    return nil
+}
