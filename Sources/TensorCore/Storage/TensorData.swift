@@ -38,7 +38,14 @@ public struct TensorData: Sendable {
     public var elementCount: Int { shape.reduce(1, *) }
     public var byteCount: Int { elementCount * dtype.byteSize }
 
-    /// The tensor's bytes.
+    /// Calls `body` with the tensor's bytes, keeping the storage alive meanwhile. Prefer this to
+    /// `bytes` whenever the `TensorData` is a temporary.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(storage) { try body(bytes) }
+    }
+
+    /// The tensor's bytes. They stay valid only while this value (or another owner of its
+    /// storage) is alive: don't take them from a temporary.
     public var bytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: storage.bytes[byteOffset ..< byteOffset + byteCount])
     }
