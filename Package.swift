@@ -34,6 +34,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -62,7 +63,7 @@ let package = Package(
         ),
         .target(
             name: "DynamiCrafterModel",
-            dependencies: ["TensorCore", "Weights"],
+            dependencies: ["TensorCore", "Weights", .product(name: "Yams", package: "Yams")],
             swiftSettings: strictness + vectorFlags
         ),
         .target(
