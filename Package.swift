@@ -92,15 +92,21 @@ let package = Package(
             ],
             swiftSettings: strictness
         ),
+        .target(
+            name: "TestingSupport",
+            dependencies: ["TensorCore"],
+            path: "Tests/TestingSupport",
+            swiftSettings: strictness
+        ),
         .testTarget(
             name: "TensorCoreTests",
-            dependencies: ["TensorCore"],
+            dependencies: ["TensorCore", "TestingSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
         .testTarget(
             name: "WeightsTests",
-            dependencies: ["Weights", "TensorCore"],
+            dependencies: ["Weights", "TensorCore", "TestingSupport"],
             exclude: ["LibFuzzer"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
@@ -113,7 +119,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DynamiCrafterModelTests",
-            dependencies: ["DynamiCrafterModel", "Weights", "TensorCore"],
+            dependencies: ["DynamiCrafterModel", "Weights", "TensorCore", "TestingSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),

@@ -1,6 +1,7 @@
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TestingSupport
 import Testing
 import Weights
 
@@ -105,19 +106,7 @@ struct CLIPFixture: Sendable {
 }
 
 /// max |a − b| / max |b|: the error measure of the golden tests.
-func clipRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
-    precondition(a.shape == b.shape, "shapes \(a.shape) vs \(b.shape)")
-    var maxDiff: Float = 0, maxRef: Float = 0
-    a.withUnsafeBufferPointer { pa in
-        b.withUnsafeBufferPointer { pb in
-            for i in pa.indices {
-                maxDiff = max(maxDiff, abs(pa[i] - pb[i]))
-                maxRef = max(maxRef, abs(pb[i]))
-            }
-        }
-    }
-    return maxRef == 0 ? maxDiff : maxDiff / maxRef
-}
+func clipRelativeError(_ a: Tensor, _ b: Tensor) -> Float { relativeError(a, b) }
 
 /// Collects the taps a forward pass reports.
 final class CLIPTapRecorder: @unchecked Sendable {

@@ -1,5 +1,6 @@
 import Testing
 import TensorCore
+import TestingSupport
 
 @Suite("Backend choice")
 struct ComputeBackendsTests {

@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import TestingSupport
 
 /// A test-only safetensors reader for the fixtures in `Fixtures/` (the `Weights` module has the
 /// real loader; the tensor-core tests must not depend on it).
@@ -101,16 +102,7 @@ struct Fixture: Sendable {
 enum Compare {
     /// max |a − b| / max |b|: the relative error measure of the reference README (§11).
     static func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
-        guard a.shape == b.shape else { return .infinity }
-        let x = a.scalars, y = b.scalars
-        var num: Float = 0, den: Float = 0
-        for i in x.indices {
-            let d = abs(x[i] - y[i])
-            if d.isNaN { return .nan }
-            num = max(num, d)
-            den = max(den, abs(y[i]))
-        }
-        return den == 0 ? num : num / den
+        TestingSupport.relativeError(a, b)
     }
 
     /// max |a − b|.

@@ -1,3 +1,4 @@
+import TestingSupport
 import Foundation
 import Testing
 @testable import TensorCore

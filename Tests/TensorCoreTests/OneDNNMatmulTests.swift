@@ -1,3 +1,4 @@
+import TestingSupport
 import CDNNL
 import Testing
 import TensorCore

@@ -1,5 +1,6 @@
 import Testing
 import TensorCore
+import TestingSupport
 
 /// Shared pieces of the oneDNN tests (prefixed so they cannot collide with other suites' helpers).
 enum OneDNNTestSupport {
@@ -7,47 +8,10 @@ enum OneDNNTestSupport {
     static let backend = Result { try OneDNNBackend() }
     static let reference = ReferenceBackend()
 
-    /// SplitMix64: deterministic, seedable, good enough for test data.
-    struct Random {
-        private var state: UInt64
-        init(seed: UInt64) { state = seed &* 0x2545_F491_4F6C_DD1D }
+    typealias Random = TestRandom
 
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-
-        /// Uniform in [-1, 1): the top 24 bits as a fraction.
-        mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
-
-        mutating func tensor(_ shape: [Int], scale: Float = 1) throws -> Tensor {
-            let values = (0..<shape.reduce(1, *)).map { _ in uniform() * scale }
-            return try Tensor(shape: shape, scalars: values)
-        }
-
-        /// Weights as stored in a checkpoint of the given dtype (the rounding happens here, so
-        /// both backends see the same values).
-        mutating func weight(_ shape: [Int], scale: Float = 1, dtype: DType = .f32) throws -> TensorData {
-            try TensorData(tensor(shape, scale: scale)).converted(to: dtype)
-        }
-    }
-
-    /// max |a − b| / max |reference|.
     static func relativeError(_ a: Tensor, _ reference: Tensor) -> Float {
-        precondition(a.shape == reference.shape, "shapes \(a.shape) vs \(reference.shape)")
-        var maxDiff: Float = 0, maxRef: Float = 0
-        a.withUnsafeBufferPointer { pa in
-            reference.withUnsafeBufferPointer { pb in
-                for i in pa.indices {
-                    maxDiff = max(maxDiff, abs(pa[i] - pb[i]))
-                    maxRef = max(maxRef, abs(pb[i]))
-                }
-            }
-        }
-        return maxRef == 0 ? maxDiff : maxDiff / maxRef
+        TestingSupport.relativeError(a, reference)
     }
 
     /// The error both backends raise, for comparing messages.

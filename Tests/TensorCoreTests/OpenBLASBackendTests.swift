@@ -1,5 +1,6 @@
 import Testing
 import TensorCore
+import TestingSupport
 
 /// The OpenBLAS backend against the reference loops, on the shapes the model uses (scaled
 /// down). fp32 tolerance 1e-5: both sum the same products in a different order, which moves
@@ -16,7 +17,7 @@ struct OpenBLASBackendTests {
         var rng = TestRandom(seed: 1)
         let w = try rng.weight([24, 40], dtype: dtype)
         let b = try rng.weight([24], dtype: dtype)
-        let x = rng.tensor([rows, 40])
+        let x = try rng.tensor([rows, 40])
         let withBias = try backend.makeLinear(weight: w, bias: b, precision: .f32).callAsFunction(x)
         let withBiasRef = try reference.makeLinear(weight: w, bias: b, precision: .f32).callAsFunction(x)
         #expect(withBias.shape == [rows, 24])
@@ -51,7 +52,7 @@ struct OpenBLASBackendTests {
         var rng = TestRandom(seed: UInt64(10 + index))
         let w = try rng.weight([13, 12, g.kernelH, g.kernelW], scale: 0.3)
         let b = try rng.weight([13])
-        let x = rng.tensor(inShape)
+        let x = try rng.tensor(inShape)
         for precision in Precision.allCases {
             let got = try backend.makeConv2d(weight: w, bias: b, geometry: g, precision: precision, algorithm: .auto).callAsFunction(x)
             let want = try reference.makeConv2d(weight: w, bias: b, geometry: g, precision: precision, algorithm: .direct).callAsFunction(x)
@@ -65,7 +66,7 @@ struct OpenBLASBackendTests {
         var rng = TestRandom(seed: 3)
         let g = Conv2dGeometry.square(3, stride: 1, padding: 1)
         let w = try rng.weight([8, 64, 3, 3], scale: 0.1)
-        let x = rng.tensor([2, 64, 64, 64]) // 8192 rows of 576 values: 18 MB of patches
+        let x = try rng.tensor([2, 64, 64, 64]) // 8192 rows of 576 values: 18 MB of patches
         let got = try backend.makeConv2d(weight: w, bias: nil, geometry: g, precision: .f32, algorithm: .direct).callAsFunction(x)
         let want = try reference.makeConv2d(weight: w, bias: nil, geometry: g, precision: .f32, algorithm: .direct).callAsFunction(x)
         #expect(relativeError(got, want) < 1e-5)
@@ -87,21 +88,21 @@ struct OpenBLASBackendTests {
     @Test("batched matmul with every transpose and a scale", arguments: [false, true], [false, true])
     func matmul(transposeA: Bool, transposeB: Bool) throws {
         var rng = TestRandom(seed: 5)
-        let a = rng.tensor(transposeA ? [3, 11, 6] : [3, 6, 11])
-        let b = rng.tensor(transposeB ? [3, 9, 11] : [3, 11, 9])
+        let a = try rng.tensor(transposeA ? [3, 11, 6] : [3, 6, 11])
+        let b = try rng.tensor(transposeB ? [3, 9, 11] : [3, 11, 9])
         for precision in Precision.allCases {
             let got = try backend.matmul(a, b, transposeA: transposeA, transposeB: transposeB, alpha: 0.5, precision: precision)
             let want = try reference.matmul(a, b, transposeA: transposeA, transposeB: transposeB, alpha: 0.5, precision: precision)
             #expect(got.shape == [3, 6, 9])
             #expect(relativeError(got, want) < 1e-5)
         }
-        #expect(throws: TensorError.self) { try backend.matmul(a, rng.tensor([3, 5, 9])) }
+        #expect(throws: TensorError.self) { try backend.matmul(a, try rng.tensor([3, 5, 9])) }
     }
 
     @Test("attention matches the reference and restores OpenBLAS's threads")
     func attention() throws {
         var rng = TestRandom(seed: 6)
-        let q = rng.tensor([2, 37, 3 * 16]), k = rng.tensor([2, 300, 48]), v = rng.tensor([2, 300, 48])
+        let q = try rng.tensor([2, 37, 3 * 16]), k = try rng.tensor([2, 300, 48]), v = try rng.tensor([2, 300, 48])
         Threading.configure(threads: 2)
         let got = try backend.attention(q: q, k: k, v: v, heads: 3, scale: 0.25, precision: .f32)
         let want = try reference.attention(q: q, k: k, v: v, heads: 3, scale: 0.25, precision: .f32)
@@ -113,7 +114,7 @@ struct OpenBLASBackendTests {
     func bf16Accuracy() throws {
         var rng = TestRandom(seed: 7)
         let w = try rng.weight([32, 64])
-        let x = rng.tensor([16, 64])
+        let x = try rng.tensor([16, 64])
         let fp32 = try backend.makeLinear(weight: w, bias: nil, precision: .f32).callAsFunction(x)
         let bf16 = try backend.makeLinear(weight: w, bias: nil, precision: .bf16).callAsFunction(x)
         let err = relativeError(bf16, fp32)

@@ -1,3 +1,4 @@
+import TestingSupport
 import Foundation
 
 /// Seeded mutations of weight files for the fuzz test: generic byte-level damage plus

@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import TestingSupport
 import Testing
 import Weights
 
@@ -96,19 +97,7 @@ func expectSameTensors(_ a: any WeightArchive, _ b: any WeightArchive, rename: (
     }
 }
 
-/// Deterministic pseudo-random numbers (SplitMix64).
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+typealias SplitMix64 = TestRandom
 
 /// A small tensor with distinct values, in any dtype.
 func sampleTensor(_ dtype: DType, _ shape: [Int], seed: Int = 0) throws -> TensorData {
