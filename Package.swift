@@ -94,7 +94,7 @@ let package = Package(
         ),
         .target(
             name: "TestingSupport",
-            dependencies: ["TensorCore"],
+            dependencies: ["TensorCore", "Weights"],
             path: "Tests/TestingSupport",
             swiftSettings: strictness
         ),

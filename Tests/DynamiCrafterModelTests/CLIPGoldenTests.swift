@@ -15,14 +15,14 @@ struct CLIPGoldenTests {
         #expect(config.layersRun == 2)
         let encoder = try CLIPTextEncoder(parameters: f.parameters.scoped("cond_stage_model").scoped("model"),
                                           configuration: config, context: ctx)
-        let taps = CLIPTapRecorder()
+        let taps = TapRecorder()
         let out = try encoder.encode(tokens: f.textIDs(), tap: taps.record)
         let label = "\(caseName) \(backend) text"
-        expectCLIPClose(taps.taps["embed"], try f.tensor("text.tap.embed"), "\(label) embed")
+        expectGoldenClose(taps.taps["embed"], try f.tensor("text.tap.embed"), "\(label) embed")
         for i in 0..<config.layersRun {
-            expectCLIPClose(taps.taps["block\(i)"], try f.tensor("text.tap.block\(i)"), "\(label) block\(i)")
+            expectGoldenClose(taps.taps["block\(i)"], try f.tensor("text.tap.block\(i)"), "\(label) block\(i)")
         }
-        expectCLIPClose(out, try f.tensor("text.out"), "\(label) out")
+        expectGoldenClose(out, try f.tensor("text.out"), "\(label) out")
     }
 
     @Test("vision tower: clip_in → ln_pre, blocks, tokens", arguments: clipCases, clipBackends)
@@ -31,14 +31,14 @@ struct CLIPGoldenTests {
         let ctx = ComputeContext(backend: try ComputeBackends.make(backend))
         let encoder = try CLIPVisionEncoder(parameters: f.parameters.scoped("embedder.model.visual"),
                                             configuration: f.visionConfiguration, context: ctx)
-        let taps = CLIPTapRecorder()
+        let taps = TapRecorder()
         let tokens = try encoder.encode(f.tensor("image.clip_in"), tap: taps.record)
         let label = "\(caseName) \(backend) vision"
-        expectCLIPClose(taps.taps["ln_pre"], try f.tensor("image.tap.ln_pre"), "\(label) ln_pre")
+        expectGoldenClose(taps.taps["ln_pre"], try f.tensor("image.tap.ln_pre"), "\(label) ln_pre")
         for i in 0..<2 {
-            expectCLIPClose(taps.taps["block\(i)"], try f.tensor("image.tap.block\(i)"), "\(label) block\(i)")
+            expectGoldenClose(taps.taps["block\(i)"], try f.tensor("image.tap.block\(i)"), "\(label) block\(i)")
         }
-        expectCLIPClose(tokens, try f.tensor("image.tokens"), "\(label) tokens")
+        expectGoldenClose(tokens, try f.tensor("image.tokens"), "\(label) tokens")
 
         // The unconditional image: a mid-grey (zero) image preprocesses to one value per channel.
         let perChannel = try f.tensor("image.zero.clip_in_per_channel").scalars
@@ -46,7 +46,7 @@ struct CLIPGoldenTests {
         let zeroIn = Tensor(shape: [1, 3, 224, 224]) { p in
             for c in 0..<3 { for i in 0..<plane { p[c * plane + i] = perChannel[c] } }
         }
-        expectCLIPClose(try encoder.encode(zeroIn), try f.tensor("image.zero.tokens"), "\(label) zero-image tokens")
+        expectGoldenClose(try encoder.encode(zeroIn), try f.tensor("image.zero.tokens"), "\(label) zero-image tokens")
     }
 
     @Test("Resampler: tokens → proj_in, layers, proj_out, img_emb", arguments: clipCases, clipBackends)
@@ -55,19 +55,19 @@ struct CLIPGoldenTests {
         let ctx = ComputeContext(backend: try ComputeBackends.make(backend))
         let config = f.resamplerConfiguration
         let resampler = try Resampler(parameters: f.parameters.scoped("image_proj_model"), configuration: config, context: ctx)
-        let taps = CLIPTapRecorder()
+        let taps = TapRecorder()
         let emb = try resampler(f.tensor("image.tokens"), tap: taps.record)
         let label = "\(caseName) \(backend) resampler"
-        expectCLIPClose(taps.taps["proj_in"], try f.tensor("image.tap.res.proj_in"), "\(label) proj_in")
+        expectGoldenClose(taps.taps["proj_in"], try f.tensor("image.tap.res.proj_in"), "\(label) proj_in")
         for i in 0..<config.depth {
-            expectCLIPClose(taps.taps["layer\(i).attn"], try f.tensor("image.tap.res.layer\(i).attn"), "\(label) layer\(i).attn")
-            expectCLIPClose(taps.taps["layer\(i).ff"], try f.tensor("image.tap.res.layer\(i).ff"), "\(label) layer\(i).ff")
+            expectGoldenClose(taps.taps["layer\(i).attn"], try f.tensor("image.tap.res.layer\(i).attn"), "\(label) layer\(i).attn")
+            expectGoldenClose(taps.taps["layer\(i).ff"], try f.tensor("image.tap.res.layer\(i).ff"), "\(label) layer\(i).ff")
         }
-        expectCLIPClose(taps.taps["proj_out"], try f.tensor("image.tap.res.proj_out"), "\(label) proj_out")
-        expectCLIPClose(emb, try f.tensor("image.img_emb"), "\(label) img_emb")
+        expectGoldenClose(taps.taps["proj_out"], try f.tensor("image.tap.res.proj_out"), "\(label) proj_out")
+        expectGoldenClose(emb, try f.tensor("image.img_emb"), "\(label) img_emb")
         #expect(emb.shape == [1, config.latentCount, config.outputDim])
 
-        expectCLIPClose(try resampler(f.tensor("image.zero.tokens")), try f.tensor("image.zero.img_emb"),
+        expectGoldenClose(try resampler(f.tensor("image.zero.tokens")), try f.tensor("image.zero.img_emb"),
                     "\(label) zero-image img_emb")
     }
 
@@ -87,11 +87,11 @@ struct CLIPGoldenTests {
         let both = try Tensor.concatenated([f.tensor("image.clip_in"), zeroIn], along: 0)
         let tokens = try vit.encode(both)
         #expect(tokens.shape == [2, 50, 64])
-        expectCLIPClose(try tokens.sliced(along: 0, range: 0..<1), try f.tensor("image.tokens"), "\(caseName) batch tokens[0]")
-        expectCLIPClose(try tokens.sliced(along: 0, range: 1..<2), try f.tensor("image.zero.tokens"), "\(caseName) batch tokens[1]")
+        expectGoldenClose(try tokens.sliced(along: 0, range: 0..<1), try f.tensor("image.tokens"), "\(caseName) batch tokens[0]")
+        expectGoldenClose(try tokens.sliced(along: 0, range: 1..<2), try f.tensor("image.zero.tokens"), "\(caseName) batch tokens[1]")
         let emb = try resampler(tokens)
-        expectCLIPClose(try emb.sliced(along: 0, range: 0..<1), try f.tensor("image.img_emb"), "\(caseName) batch img_emb[0]")
-        expectCLIPClose(try emb.sliced(along: 0, range: 1..<2), try f.tensor("image.zero.img_emb"), "\(caseName) batch img_emb[1]")
+        expectGoldenClose(try emb.sliced(along: 0, range: 0..<1), try f.tensor("image.img_emb"), "\(caseName) batch img_emb[0]")
+        expectGoldenClose(try emb.sliced(along: 0, range: 1..<2), try f.tensor("image.zero.img_emb"), "\(caseName) batch img_emb[1]")
     }
 
     @Test("vision tower + Resampler chained: clip_in → img_emb", arguments: clipCases)
@@ -103,7 +103,7 @@ struct CLIPGoldenTests {
         let resampler = try Resampler(parameters: f.parameters.scoped("image_proj_model"),
                                       configuration: f.resamplerConfiguration, context: ctx)
         let emb = try resampler(vit.encode(f.tensor("image.clip_in")))
-        expectCLIPClose(emb, try f.tensor("image.img_emb"), "\(caseName) chained img_emb")
+        expectGoldenClose(emb, try f.tensor("image.img_emb"), "\(caseName) chained img_emb")
     }
 
     @Test("half-precision weights and bf16 compute stay near the goldens", arguments: clipCases)
@@ -115,22 +115,22 @@ struct CLIPGoldenTests {
         let f32 = ComputeContext(backend: try ComputeBackends.make(.onednn))
         let text = try CLIPTextEncoder(parameters: ParameterSource(archive: half).scoped("cond_stage_model.model"),
                                        configuration: f.textConfiguration(), context: f32)
-        let taps = CLIPTapRecorder()
+        let taps = TapRecorder()
         let out = try text.encode(tokens: f.textIDs(), tap: taps.record)
         let embedError = clipRelativeError(try #require(taps.taps["embed"]), try f.tensor("text.tap.embed"))
         #expect(embedError > 0 && embedError < 2e-3, "f16 embedding error \(embedError)")
-        expectCLIPClose(out, try f.tensor("text.out"), "\(caseName) f16-weights text out", tolerance: 1e-2)
+        expectGoldenClose(out, try f.tensor("text.out"), "\(caseName) f16-weights text out", tolerance: 1e-2)
 
         let bf16 = ComputeContext(backend: try ComputeBackends.make(.onednn), precision: .bf16)
         let textBF16 = try CLIPTextEncoder(parameters: f.parameters.scoped("cond_stage_model.model"),
                                            configuration: f.textConfiguration(), context: bf16)
-        expectCLIPClose(try textBF16.encode(tokens: f.textIDs()), try f.tensor("text.out"), "\(caseName) bf16 text out", tolerance: 3e-2)
+        expectGoldenClose(try textBF16.encode(tokens: f.textIDs()), try f.tensor("text.out"), "\(caseName) bf16 text out", tolerance: 3e-2)
         let vit = try CLIPVisionEncoder(parameters: f.parameters.scoped("embedder.model.visual"),
                                         configuration: f.visionConfiguration, context: bf16)
         let resampler = try Resampler(parameters: f.parameters.scoped("image_proj_model"),
                                       configuration: f.resamplerConfiguration, context: bf16)
         let tokens = try vit.encode(f.tensor("image.clip_in"))
-        expectCLIPClose(tokens, try f.tensor("image.tokens"), "\(caseName) bf16 tokens", tolerance: 3e-2)
-        expectCLIPClose(try resampler(tokens), try f.tensor("image.img_emb"), "\(caseName) bf16 img_emb", tolerance: 3e-2)
+        expectGoldenClose(tokens, try f.tensor("image.tokens"), "\(caseName) bf16 tokens", tolerance: 3e-2)
+        expectGoldenClose(try resampler(tokens), try f.tensor("image.img_emb"), "\(caseName) bf16 img_emb", tolerance: 3e-2)
     }
 }

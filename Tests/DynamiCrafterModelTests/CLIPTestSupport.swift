@@ -5,26 +5,7 @@ import TestingSupport
 import Testing
 import Weights
 
-/// Several weight files seen as one archive (the CLIP fixtures split the patch embedding and
-/// its input into a second file to keep each file small).
-struct CLIPMergedArchive: WeightArchive {
-    let parts: [any WeightArchive]
-    var path: String { parts.map(\.path).joined(separator: "+") }
-    var format: WeightFileFormat { parts[0].format }
-    var names: [String] {
-        parts.flatMap(\.names).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-    }
-    func info(named name: String) -> TensorInfo? {
-        for p in parts { if let i = p.info(named: name) { return i } }
-        return nil
-    }
-    func tensor(named name: String) throws -> TensorData {
-        for p in parts where p.contains(name) { return try p.tensor(named: name) }
-        return try parts[0].tensor(named: name)
-    }
-    var metadata: [String: String] { parts[0].metadata }
-    var fileSize: Int { parts.reduce(0) { $0 + $1.fileSize } }
-}
+typealias CLIPMergedArchive = MergedArchive
 
 /// An archive that renames, reshapes or hides tensors of another, for the load-error tests.
 struct CLIPAlteredArchive: WeightArchive {
@@ -107,29 +88,6 @@ struct CLIPFixture: Sendable {
 
 /// max |a − b| / max |b|: the error measure of the golden tests.
 func clipRelativeError(_ a: Tensor, _ b: Tensor) -> Float { relativeError(a, b) }
-
-/// Collects the taps a forward pass reports.
-final class CLIPTapRecorder: @unchecked Sendable {
-    private(set) var taps: [String: Tensor] = [:]
-    func record(_ name: String, _ t: Tensor) { taps[name] = t }
-}
-
-/// Compares a result with its golden, records the error in the test output, and expects it
-/// within `tolerance`.
-func expectCLIPClose(_ actual: Tensor?, _ golden: Tensor, _ label: String, tolerance: Float = 1e-4,
-                 sourceLocation: SourceLocation = #_sourceLocation) {
-    guard let actual else {
-        Issue.record("\(label): no value", sourceLocation: sourceLocation)
-        return
-    }
-    guard actual.shape == golden.shape else {
-        Issue.record("\(label): shape \(actual.shape), golden \(golden.shape)", sourceLocation: sourceLocation)
-        return
-    }
-    let e = clipRelativeError(actual, golden)
-    print("[clip-golden] \(label): relative error \(e)")
-    #expect(e <= tolerance, "\(label): relative error \(e)", sourceLocation: sourceLocation)
-}
 
 let clipCases = ["tiny-256", "tiny-512"]
 let clipBackends: [BackendKind] = [.onednn, .openblas, .reference]

@@ -53,25 +53,7 @@ struct UNetFixture: Sendable {
     }
 }
 
-/// The fixture's files (goldens + weight parts) seen as one archive.
-struct UNetMergedArchive: WeightArchive {
-    let parts: [any WeightArchive]
-    var path: String { parts.map(\.path).joined(separator: "+") }
-    var format: WeightFileFormat { parts[0].format }
-    var names: [String] {
-        parts.flatMap(\.names).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-    }
-    func info(named name: String) -> TensorInfo? {
-        for p in parts { if let i = p.info(named: name) { return i } }
-        return nil
-    }
-    func tensor(named name: String) throws -> TensorData {
-        for p in parts where p.contains(name) { return try p.tensor(named: name) }
-        return try parts[0].tensor(named: name)
-    }
-    var metadata: [String: String] { parts[0].metadata }
-    var fileSize: Int { parts.reduce(0) { $0 + $1.fileSize } }
-}
+typealias UNetMergedArchive = MergedArchive
 
 /// An archive that renames (old → new prefix), hides or reshapes tensors of another.
 struct UNetAlteredArchive: WeightArchive {
@@ -130,26 +112,6 @@ final class UNetRecordingArchive: WeightArchive, @unchecked Sendable {
     var fileSize: Int { base.fileSize }
 }
 
-final class UNetTapRecorder: @unchecked Sendable {
-    var taps: [String: Tensor] = [:]
-    func record(_ name: String, _ t: Tensor) { taps[name] = t }
-}
-
-func expectUNetClose(_ actual: Tensor?, _ golden: Tensor, _ label: String, tolerance: Float = 1e-4,
-                     sourceLocation: SourceLocation = #_sourceLocation) {
-    guard let actual else {
-        Issue.record("\(label): no value", sourceLocation: sourceLocation)
-        return
-    }
-    guard actual.shape == golden.shape else {
-        Issue.record("\(label): shape \(actual.shape), golden \(golden.shape)", sourceLocation: sourceLocation)
-        return
-    }
-    let e = relativeError(actual, golden)
-    print("[unet-golden] \(label): relative error \(e)")
-    #expect(e <= tolerance, "\(label): relative error \(e)", sourceLocation: sourceLocation)
-}
-
 let unetCases = ["tiny-256", "tiny-512"]
 let unetBackends: [BackendKind] = [.onednn, .openblas]
 /// The batch-1 tap test also runs on the (slow) reference backend.
@@ -161,7 +123,7 @@ struct UNetGoldenTests {
     func forwardWithTaps(caseName: String, backend: BackendKind) throws {
         let f = try UNetFixture(caseName)
         let unet = try f.model(backend)
-        let recorder = UNetTapRecorder()
+        let recorder = TapRecorder()
         let out = try unet(x: f.tensor("b1.x"), timesteps: f.ints("b1.t"), context: f.tensor("b1.context"),
                            fs: f.ints("b1.fs"), tap: recorder.record)
         let label = "\(caseName) \(backend)"
@@ -169,9 +131,9 @@ struct UNetGoldenTests {
         #expect(!tapNames.isEmpty)
         for key in tapNames {
             let name = String(key.dropFirst("b1.tap.".count))
-            expectUNetClose(recorder.taps[name], try f.tensor(key), "\(label) tap \(name)")
+            expectGoldenClose(recorder.taps[name], try f.tensor(key), "\(label) tap \(name)")
         }
-        expectUNetClose(out, try f.tensor("b1.out"), "\(label) out")
+        expectGoldenClose(out, try f.tensor("b1.out"), "\(label) out")
     }
 
     @Test("fs = nil uses default_fs", arguments: unetCases, unetBackends)
@@ -179,7 +141,7 @@ struct UNetGoldenTests {
         let f = try UNetFixture(caseName)
         let out = try f.model(backend)(x: f.tensor("b1.x"), timesteps: f.ints("b1.t"),
                                        context: f.tensor("b1.context"), fs: nil, tap: nil)
-        expectUNetClose(out, try f.tensor("b1_default_fs.out"), "\(caseName) \(backend) default fs")
+        expectGoldenClose(out, try f.tensor("b1_default_fs.out"), "\(caseName) \(backend) default fs")
     }
 
     @Test("batch 2 (cond + uncond)", arguments: unetCases, unetBackends)
@@ -187,7 +149,7 @@ struct UNetGoldenTests {
         let f = try UNetFixture(caseName)
         let out = try f.model(backend)(x: f.tensor("b2.x"), timesteps: f.ints("b2.t"),
                                        context: f.tensor("b2.context"), fs: f.ints("b2.fs"), tap: nil)
-        expectUNetClose(out, try f.tensor("b2.out"), "\(caseName) \(backend) batch 2")
+        expectGoldenClose(out, try f.tensor("b2.out"), "\(caseName) \(backend) batch 2")
     }
 
     @Test("unconditional context", arguments: unetCases, unetBackends)
@@ -197,7 +159,7 @@ struct UNetGoldenTests {
         let uncondContext = try b2.sliced(along: 0, range: 1 ..< 2)
         let out = try f.model(backend)(x: f.tensor("b1.x"), timesteps: f.ints("b1.t"),
                                        context: uncondContext, fs: f.ints("b1.fs"), tap: nil)
-        expectUNetClose(out, try f.tensor("b1_uncond.out"), "\(caseName) \(backend) uncond")
+        expectGoldenClose(out, try f.tensor("b1_uncond.out"), "\(caseName) \(backend) uncond")
     }
 
     @Test("legacy framestride_embed naming loads and gives the same output")
@@ -213,7 +175,7 @@ struct UNetGoldenTests {
                             config: try f.config(), context: ctx)
         let out = try unet(x: f.tensor("b1.x"), timesteps: f.ints("b1.t"), context: f.tensor("b1.context"),
                            fs: f.ints("b1.fs"), tap: nil)
-        expectUNetClose(out, try f.tensor("b1.out"), "tiny-256 legacy framestride_embed")
+        expectGoldenClose(out, try f.tensor("b1.out"), "tiny-256 legacy framestride_embed")
     }
 
     @Test("missing and misshapen weights are reported by key")
@@ -267,7 +229,7 @@ struct UNetGoldenTests {
         let perFrame = try Tensor.concatenated([try context.sliced(along: 1, range: 0 ..< 77),
                                                 try image.repeated(along: 1, count: t)], along: 1)
         #expect(perFrame.shape == context.shape)
-        let recorder = UNetTapRecorder()
+        let recorder = TapRecorder()
         let a = try unet(x: f.tensor("b1.x"), timesteps: f.ints("b1.t"), context: short, fs: f.ints("b1.fs"),
                          tap: recorder.record)
         #expect(recorder.taps["context_frames"]?.shape == [t, 77 + 16, context.shape[2]])

@@ -32,27 +32,6 @@ struct VAEFixture: Sendable {
                                                  embedDim: 4, resolution: 64, attnResolutions: [])
 }
 
-/// Records taps of a forward pass.
-final class VAETapRecorder: @unchecked Sendable {
-    private(set) var taps: [String: Tensor] = [:]
-    func record(_ name: String, _ t: Tensor) { taps[name] = t }
-}
-
-func expectVAEClose(_ actual: Tensor?, _ golden: Tensor, _ label: String, tolerance: Float = 1e-4,
-                    sourceLocation: SourceLocation = #_sourceLocation) {
-    guard let actual else {
-        Issue.record("\(label): no value", sourceLocation: sourceLocation)
-        return
-    }
-    guard actual.shape == golden.shape else {
-        Issue.record("\(label): shape \(actual.shape), golden \(golden.shape)", sourceLocation: sourceLocation)
-        return
-    }
-    let e = relativeError(actual, golden)
-    print("[vae-golden] \(label): relative error \(e)")
-    #expect(e <= tolerance, "\(label): relative error \(e)", sourceLocation: sourceLocation)
-}
-
 let vaeCases = ["tiny-256", "tiny-512"]
 let vaeBackends: [BackendKind] = [.onednn, .openblas]
 
@@ -70,20 +49,20 @@ struct VAEGoldenTests {
         let ctx = ComputeContext(backend: try ComputeBackends.make(backend))
         let vae = try VAE(parameters: f.parameters, configuration: VAEFixture.configuration, context: ctx)
         for perFrame in [false, true] {
-        let taps = VAETapRecorder()
+        let taps = TapRecorder()
         let label = "\(caseName) \(backend)\(perFrame ? " perframe" : "")"
         let post = try vae.encodeMoments(frames: f.golden("x"), perFrame: perFrame, tap: taps.record)
         if !perFrame {
-            expectVAEClose(try taps.taps["enc_out"].map(Layout.nhwcToNCHW), try f.golden("tap.enc_out"), "\(label) enc_out")
-            expectVAEClose(try taps.taps["moments"].map(Layout.nhwcToNCHW), try f.golden("moments"), "\(label) moments")
+            expectGoldenClose(try taps.taps["enc_out"].map(Layout.nhwcToNCHW), try f.golden("tap.enc_out"), "\(label) enc_out")
+            expectGoldenClose(try taps.taps["moments"].map(Layout.nhwcToNCHW), try f.golden("moments"), "\(label) moments")
         }
-        expectVAEClose(post.mean, try f.golden("mean"), "\(label) mean")
-        expectVAEClose(post.logvar, try f.golden("logvar"), "\(label) logvar")
-        expectVAEClose(post.std, try f.golden("std"), "\(label) std")
+        expectGoldenClose(post.mean, try f.golden("mean"), "\(label) mean")
+        expectGoldenClose(post.logvar, try f.golden("logvar"), "\(label) logvar")
+        expectGoldenClose(post.std, try f.golden("std"), "\(label) std")
         let z = try vae.sample(mean: post.mean, std: post.std, noise: f.golden("noise"))
-        expectVAEClose(z, try vaeFlattenFrames(f.golden("z")), "\(label) z")
+        expectGoldenClose(z, try vaeFlattenFrames(f.golden("z")), "\(label) z")
         let z2 = try vae.encode(frames: f.golden("x"), noise: f.golden("noise"), perFrame: perFrame)
-        expectVAEClose(z2, try vaeFlattenFrames(f.golden("z")), "\(label) encode z")
+        expectGoldenClose(z2, try vaeFlattenFrames(f.golden("z")), "\(label) encode z")
         }
     }
 
@@ -93,17 +72,17 @@ struct VAEGoldenTests {
         let ctx = ComputeContext(backend: try ComputeBackends.make(backend))
         let vae = try VAE(parameters: f.parameters, configuration: VAEFixture.configuration, context: ctx)
         for perFrame in [false, true] {
-        let taps = VAETapRecorder()
+        let taps = TapRecorder()
         let label = "\(caseName) \(backend)\(perFrame ? " perframe" : "")"
         let out = try vae.decode(scaledLatent: vaeFlattenFrames(f.golden("z")), perFrame: perFrame, tap: taps.record)
         if !perFrame {
-            expectVAEClose(try taps.taps["post_quant"].map(Layout.nhwcToNCHW), try f.golden("tap.post_quant"), "\(label) post_quant")
-            expectVAEClose(try taps.taps["dec_mid"].map(Layout.nhwcToNCHW), try f.golden("tap.dec_mid"), "\(label) dec_mid")
+            expectGoldenClose(try taps.taps["post_quant"].map(Layout.nhwcToNCHW), try f.golden("tap.post_quant"), "\(label) post_quant")
+            expectGoldenClose(try taps.taps["dec_mid"].map(Layout.nhwcToNCHW), try f.golden("tap.dec_mid"), "\(label) dec_mid")
         }
-        expectVAEClose(out, try vaeFlattenFrames(f.golden("dec")), "\(label) dec")
+        expectGoldenClose(out, try vaeFlattenFrames(f.golden("dec")), "\(label) dec")
         }
         let unscaled = try Kernels.scaled(vaeFlattenFrames(f.golden("z")), by: 1 / 0.18215)
-        expectVAEClose(try vae.decode(unscaledLatent: unscaled), try vaeFlattenFrames(f.golden("dec")), "\(caseName) \(backend) decode unscaled")
+        expectGoldenClose(try vae.decode(unscaledLatent: unscaled), try vaeFlattenFrames(f.golden("dec")), "\(caseName) \(backend) decode unscaled")
     }
 
     @Test("the configuration bridges from the manifest's first_stage_config")
