@@ -103,28 +103,22 @@ struct BenchSuite {
                                  threads: threads, seconds: t, flops: 2 * Double(2 * 16 * 1024 * 320 * 320 * 3),
                                  bytes: nil))
         }
-        // Spatial self-attention: 1024 tokens, 5 heads of 64, 32 frames.
-        do {
-            let q = Self.random([32, 1024, 320], seed: 7), k = Self.random([32, 1024, 320], seed: 8)
-            let v = Self.random([32, 1024, 320], seed: 9)
-            let t = try BenchMeasure.median(repeats: repeats) {
-                _ = try b.attention(q: q, k: k, v: v, heads: 5, scale: 0.125, precision: p)
-            }
-            rows.append(BenchRow(kernel: "spatial attention 32x1024 5x64", backend: name, precision: p.rawValue,
-                                 threads: threads, seconds: t, flops: 4 * Double(32 * 5 * 1024 * 1024 * 64),
-                                 bytes: nil))
+        // Spatial self-attention: 1024 tokens, 5 heads of 64, 32 frames; temporal
+        // self-attention: 16 frames at each of 2·1024 positions.
+        try attention(b, precision: p, kernel: "spatial attention 32x1024 5x64", batch: 32, length: 1024)
+        try attention(b, precision: p, kernel: "temporal attention 2048x16 5x64", batch: 2048, length: 16)
+    }
+
+    /// Self-attention over `batch` sequences of `length` tokens, 5 heads of 64 (320 channels).
+    private mutating func attention(_ b: any ComputeBackend, precision p: Precision, kernel: String,
+                                    batch: Int, length: Int) throws {
+        let shape = [batch, length, 320]
+        let q = Self.random(shape, seed: 7), k = Self.random(shape, seed: 8), v = Self.random(shape, seed: 9)
+        let t = try BenchMeasure.median(repeats: repeats) {
+            _ = try b.attention(q: q, k: k, v: v, heads: 5, scale: 0.125, precision: p)
         }
-        // Temporal self-attention: 16 frames at each of 2·1024 positions, 5 heads of 64.
-        do {
-            let q = Self.random([2048, 16, 320], seed: 10), k = Self.random([2048, 16, 320], seed: 11)
-            let v = Self.random([2048, 16, 320], seed: 12)
-            let t = try BenchMeasure.median(repeats: repeats) {
-                _ = try b.attention(q: q, k: k, v: v, heads: 5, scale: 0.125, precision: p)
-            }
-            rows.append(BenchRow(kernel: "temporal attention 2048x16 5x64", backend: name, precision: p.rawValue,
-                                 threads: threads, seconds: t, flops: 4 * Double(2048 * 5 * 16 * 16 * 64),
-                                 bytes: 4 * Double(4 * 2048 * 16 * 320)))
-        }
+        rows.append(BenchRow(kernel: kernel, backend: b.kind.rawValue, precision: p.rawValue, threads: threads,
+                             seconds: t, flops: 4 * Double(batch * 5 * length * length * 64), bytes: nil))
     }
 
     /// Memory-bound kernels shared by every backend.

@@ -119,18 +119,21 @@ struct CLIPGoldenTests {
         let out = try text.encode(tokens: f.textIDs(), tap: taps.record)
         let embedError = clipRelativeError(try #require(taps.taps["embed"]), try f.tensor("text.tap.embed"))
         #expect(embedError > 0 && embedError < 2e-3, "f16 embedding error \(embedError)")
-        expectGoldenClose(out, try f.tensor("text.out"), "\(caseName) f16-weights text out", tolerance: 1e-2)
+        // f16 keeps 11 bits (~5e-4 per weight); two blocks and ln_final gave 1.6e-3 here, so 5e-3.
+        expectGoldenClose(out, try f.tensor("text.out"), "\(caseName) f16-weights text out", tolerance: 5e-3)
 
+        // bf16 keeps 8 bits (~4e-3 per operand, ~2.5e-3 per matmul); measured 5e-3 (tokens),
+        // 8e-3 (text) and 1.1e-2 (img_emb, two towers deep), so 2e-2: an fp32 bug shows as O(1).
         let bf16 = ComputeContext(backend: try ComputeBackends.make(.onednn), precision: .bf16)
         let textBF16 = try CLIPTextEncoder(parameters: f.parameters.scoped("cond_stage_model.model"),
                                            configuration: f.textConfiguration(), context: bf16)
-        expectGoldenClose(try textBF16.encode(tokens: f.textIDs()), try f.tensor("text.out"), "\(caseName) bf16 text out", tolerance: 3e-2)
+        expectGoldenClose(try textBF16.encode(tokens: f.textIDs()), try f.tensor("text.out"), "\(caseName) bf16 text out", tolerance: 2e-2)
         let vit = try CLIPVisionEncoder(parameters: f.parameters.scoped("embedder.model.visual"),
                                         configuration: f.visionConfiguration, context: bf16)
         let resampler = try Resampler(parameters: f.parameters.scoped("image_proj_model"),
                                       configuration: f.resamplerConfiguration, context: bf16)
         let tokens = try vit.encode(f.tensor("image.clip_in"))
-        expectGoldenClose(tokens, try f.tensor("image.tokens"), "\(caseName) bf16 tokens", tolerance: 3e-2)
-        expectGoldenClose(try resampler(tokens), try f.tensor("image.img_emb"), "\(caseName) bf16 img_emb", tolerance: 3e-2)
+        expectGoldenClose(tokens, try f.tensor("image.tokens"), "\(caseName) bf16 tokens", tolerance: 2e-2)
+        expectGoldenClose(try resampler(tokens), try f.tensor("image.img_emb"), "\(caseName) bf16 img_emb", tolerance: 2e-2)
     }
 }

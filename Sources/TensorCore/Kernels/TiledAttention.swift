@@ -345,43 +345,60 @@ public enum TiledAttention {
     private static func shortScores(_ q: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
                                     _ kT: UnsafePointer<Float>, d: Int, lkPad: Int, scale: Float,
                                     into s: UnsafeMutablePointer<Float>) {
-        let (q0, q1, q2, q3) = q
+        @inline(__always) func store(_ o: (F8, F8, F8, F8), _ c: Int) {
+            store8(o.0 * scale, s + c)
+            store8(o.1 * scale, s + lkPad + c)
+            store8(o.2 * scale, s + 2 * lkPad + c)
+            store8(o.3 * scale, s + 3 * lkPad + c)
+        }
         var c = 0
         while c + 16 <= lkPad {
-            var a0 = F8(repeating: 0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0
-            var kp = kT + c
-            for e in 0..<d {
-                let ka = load8(kp), kb = load8(kp + 8)
-                let x0 = F8(repeating: q0[e]), x1 = F8(repeating: q1[e])
-                let x2 = F8(repeating: q2[e]), x3 = F8(repeating: q3[e])
-                a0 = a0.addingProduct(x0, ka); b0 = b0.addingProduct(x0, kb)
-                a1 = a1.addingProduct(x1, ka); b1 = b1.addingProduct(x1, kb)
-                a2 = a2.addingProduct(x2, ka); b2 = b2.addingProduct(x2, kb)
-                a3 = a3.addingProduct(x3, ka); b3 = b3.addingProduct(x3, kb)
-                kp += lkPad
-            }
-            store8(a0 * scale, s + c); store8(b0 * scale, s + c + 8)
-            store8(a1 * scale, s + lkPad + c); store8(b1 * scale, s + lkPad + c + 8)
-            store8(a2 * scale, s + 2 * lkPad + c); store8(b2 * scale, s + 2 * lkPad + c + 8)
-            store8(a3 * scale, s + 3 * lkPad + c); store8(b3 * scale, s + 3 * lkPad + c + 8)
+            let (lo, hi) = block4x16(q, kT + c, ldb: lkPad, k: d)
+            store(lo, c)
+            store(hi, c + 8)
             c += 16
         }
-        if c < lkPad {
-            var a0 = F8(repeating: 0), a1 = a0, a2 = a0, a3 = a0
-            var kp = kT + c
-            for e in 0..<d {
-                let kv = load8(kp)
-                a0 = a0.addingProduct(F8(repeating: q0[e]), kv)
-                a1 = a1.addingProduct(F8(repeating: q1[e]), kv)
-                a2 = a2.addingProduct(F8(repeating: q2[e]), kv)
-                a3 = a3.addingProduct(F8(repeating: q3[e]), kv)
-                kp += lkPad
-            }
-            store8(a0 * scale, s + c)
-            store8(a1 * scale, s + lkPad + c)
-            store8(a2 * scale, s + 2 * lkPad + c)
-            store8(a3 * scale, s + 3 * lkPad + c)
+        if c < lkPad { store(block4x8(q, kT + c, ldb: lkPad, k: d), c) }
+    }
+
+    /// `Σ_e a_r[e] · b[e·ldb + 0 ..< 16]` for four rows r: the register block that both QKᵀ
+    /// (a = query rows, b = transposed keys) and P·V (a = probability rows, b = values) use.
+    /// Every load of `b` is shared by the four rows.
+    @inline(__always)
+    private static func block4x16(_ a: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+                                  _ b: UnsafePointer<Float>, ldb: Int, k: Int) -> (lo: (F8, F8, F8, F8), hi: (F8, F8, F8, F8)) {
+        let (a0p, a1p, a2p, a3p) = a
+        var a0 = F8(repeating: 0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0
+        var bp = b
+        for e in 0..<k {
+            let lo = load8(bp), hi = load8(bp + 8)
+            let x0 = F8(repeating: a0p[e]), x1 = F8(repeating: a1p[e])
+            let x2 = F8(repeating: a2p[e]), x3 = F8(repeating: a3p[e])
+            a0 = a0.addingProduct(x0, lo); b0 = b0.addingProduct(x0, hi)
+            a1 = a1.addingProduct(x1, lo); b1 = b1.addingProduct(x1, hi)
+            a2 = a2.addingProduct(x2, lo); b2 = b2.addingProduct(x2, hi)
+            a3 = a3.addingProduct(x3, lo); b3 = b3.addingProduct(x3, hi)
+            bp += ldb
         }
+        return ((a0, a1, a2, a3), (b0, b1, b2, b3))
+    }
+
+    /// The 8-wide tail of `block4x16`.
+    @inline(__always)
+    private static func block4x8(_ a: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+                                 _ b: UnsafePointer<Float>, ldb: Int, k: Int) -> (F8, F8, F8, F8) {
+        let (a0p, a1p, a2p, a3p) = a
+        var a0 = F8(repeating: 0), a1 = a0, a2 = a0, a3 = a0
+        var bp = b
+        for e in 0..<k {
+            let v = load8(bp)
+            a0 = a0.addingProduct(F8(repeating: a0p[e]), v)
+            a1 = a1.addingProduct(F8(repeating: a1p[e]), v)
+            a2 = a2.addingProduct(F8(repeating: a2p[e]), v)
+            a3 = a3.addingProduct(F8(repeating: a3p[e]), v)
+            bp += ldb
+        }
+        return (a0, a1, a2, a3)
     }
 
     /// Normalised probabilities of one row (the padding lanes end up 0).
@@ -430,36 +447,16 @@ public enum TiledAttention {
                 if n == 8 { store8(x, dst) } else { storePartial8(x, dst, n) }
             }
         }
+        let p = (p0, p1, p2, p3)
         var c = 0
         while c + 16 <= d {
-            var a0 = F8(repeating: 0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0
-            var vp = v + c
-            for j in 0..<lk {
-                let va = load8(vp), vb = load8(vp + 8)
-                let x0 = F8(repeating: p0[j]), x1 = F8(repeating: p1[j])
-                let x2 = F8(repeating: p2[j]), x3 = F8(repeating: p3[j])
-                a0 = a0.addingProduct(x0, va); b0 = b0.addingProduct(x0, vb)
-                a1 = a1.addingProduct(x1, va); b1 = b1.addingProduct(x1, vb)
-                a2 = a2.addingProduct(x2, va); b2 = b2.addingProduct(x2, vb)
-                a3 = a3.addingProduct(x3, va); b3 = b3.addingProduct(x3, vb)
-                vp += ldv
-            }
-            put((a0, a1, a2, a3), c)
-            put((b0, b1, b2, b3), c + 8)
+            let (lo, hi) = block4x16(p, v + c, ldb: ldv, k: lk)
+            put(lo, c)
+            put(hi, c + 8)
             c += 16
         }
         while c < d {
-            var o0 = F8(repeating: 0), o1 = o0, o2 = o0, o3 = o0
-            var vp = v + c
-            for j in 0..<lk {
-                let vv = load8(vp)
-                o0 = o0.addingProduct(F8(repeating: p0[j]), vv)
-                o1 = o1.addingProduct(F8(repeating: p1[j]), vv)
-                o2 = o2.addingProduct(F8(repeating: p2[j]), vv)
-                o3 = o3.addingProduct(F8(repeating: p3[j]), vv)
-                vp += ldv
-            }
-            put((o0, o1, o2, o3), c)
+            put(block4x8(p, v + c, ldb: ldv, k: lk), c)
             c += 8
         }
     }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Plain loops over the reference layouts: no packing, no tiling, no threads. Slow and easy to
 /// read; every optimised backend is tested against it.
 public struct ReferenceBackend: ComputeBackend {
@@ -65,7 +69,7 @@ public struct ReferenceBackend: ComputeBackend {
                                     }
                                     var sum: Float = 0
                                     for j in 0..<s.keyLength {
-                                        scores[j] = (scores[j] - maxScore).exp
+                                        scores[j] = expf(scores[j] - maxScore)
                                         sum += scores[j]
                                         // bf16 units multiply bf16 probabilities by bf16 values;
                                         // the denominator stays fp32.
@@ -89,22 +93,6 @@ public struct ReferenceBackend: ComputeBackend {
     }
 }
 
-extension Float {
-    @inlinable var exp: Float { Foundation_expf(self) }
-}
-
-@inlinable func Foundation_expf(_ x: Float) -> Float {
-    #if canImport(Glibc)
-    return Glibc.expf(x)
-    #else
-    return Darwin.expf(x)
-    #endif
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A Linear layer as loops over the unpacked weight.
 struct ReferenceLinear: LinearOperator {
     let weight: Tensor // [out, in]
@@ -114,8 +102,7 @@ struct ReferenceLinear: LinearOperator {
     var outFeatures: Int { weight.shape[0] }
 
     init(weight: TensorData, bias: TensorData?, precision: Precision) throws {
-        let shapes = try LinearShapes(weight: weight, bias: bias)
-        _ = shapes
+        _ = try LinearShapes(weight: weight, bias: bias) // validates; the shapes live in `weight`
         var w = weight.toTensor()
         if precision == .bf16 { w = Kernels.roundedToBF16(w) }
         self.weight = w
