@@ -76,10 +76,46 @@ let package = Package(
             dependencies: ["TensorCore"],
             swiftSettings: strictness
         ),
+        // `dynamicrafter check-reference`: runs golden-tensor manifests against the port.
+        .target(
+            name: "ReferenceCheck",
+            dependencies: ["TensorCore", "Weights", "CLIPTokenizer", "DynamiCrafterModel", "DiffusionPipeline"],
+            swiftSettings: strictness
+        ),
+        // The daemon's job engine: model registry, queue, jobs, progress, cancellation. Knows
+        // nothing of D-Bus (the daemon's D-Bus layer maps it onto the bus).
+        .target(
+            name: "AnimationService",
+            dependencies: ["TensorCore", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO"],
+            swiftSettings: strictness
+        ),
+        // Media I/O: image decoding and video encoding through GStreamer (appsrc/appsink).
+        .systemLibrary(
+            name: "CGStreamer",
+            pkgConfig: "gstreamer-app-1.0",
+            providers: [.apt(["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev"])]
+        ),
+        .target(
+            name: "MediaIO",
+            dependencies: ["CGStreamer"],
+            swiftSettings: strictness
+        ),
+        // The D-Bus layer: a Swift wrapper over libdbus (connection on a dispatch source,
+        // messages, variants, fd passing, exported objects). Knows nothing of models or jobs.
+        .systemLibrary(
+            name: "CDBus",
+            pkgConfig: "dbus-1",
+            providers: [.apt(["libdbus-1-dev"])]
+        ),
+        .target(
+            name: "DBusKit",
+            dependencies: ["CDBus"],
+            swiftSettings: strictness
+        ),
         .executableTarget(
             name: "DynamiCrafterCLI",
             dependencies: [
-                "TensorCore", "Weights",
+                "TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ReferenceCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictness + vectorFlags
@@ -87,7 +123,7 @@ let package = Package(
         .executableTarget(
             name: "DynamiCrafterDaemon",
             dependencies: [
-                "TensorCore",
+                "TensorCore", "DBusKit", "AnimationService", "MediaIO", "DiffusionPipeline", "DynamiCrafterModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictness
@@ -127,6 +163,41 @@ let package = Package(
             name: "DiffusionPipelineTests",
             dependencies: ["DiffusionPipeline", "DynamiCrafterModel", "CLIPTokenizer", "Weights", "TensorCore"],
             resources: [.copy("Fixtures")],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "ReferenceCheckTests",
+            dependencies: ["ReferenceCheck", "DiffusionPipeline", "DynamiCrafterModel", "Weights", "TensorCore", "TestingSupport"],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "AnimationServiceTests",
+            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "TensorCore"],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: ["DBusKit"],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "PluginTests",
+            dependencies: [],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "PackagingTests",
+            dependencies: [],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "MediaIOTests",
+            dependencies: ["MediaIO"],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "DBusKitTests",
+            dependencies: ["DBusKit", "TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(

@@ -10,6 +10,15 @@ packages=(
   zlib1g-dev        # the tokenizer's compressed BPE vocabulary
   dbus              # dbus-daemon for the integration tests
   python3           # fixture generators (not needed to run)
+  libgstreamer1.0-dev                # media I/O: GStreamer core (appsrc/appsink)
+  libgstreamer-plugins-base1.0-dev   # gstreamer-app / gstreamer-video
+  gstreamer1.0-tools                 # gst-launch-1.0 / gst-inspect-1.0
+  gstreamer1.0-plugins-base          # decodebin, videoconvert, pngdec/jpegdec helpers
+  gstreamer1.0-plugins-good          # pngenc, jpegdec, vp8enc, webmmux, mp4mux
+  gstreamer1.0-plugins-ugly          # x264enc
+  gstreamer1.0-plugins-bad           # extra decoders (WebP)
+  gstreamer1.0-libav                 # more decoders
+  ffmpeg                             # ffprobe, to check written videos in the tests
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -24,7 +24,7 @@ def write(path, tensors, metadata=None):
     blobs = []
     offset = 0
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
+        a = np.asarray(tensors[name], order="C")  # keeps 0-dim scalars 0-dim (ascontiguousarray would not)
         if a.dtype not in _DTYPES:
             raise TypeError(f"{name}: unsupported dtype {a.dtype}")
         raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()

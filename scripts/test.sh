@@ -8,4 +8,8 @@ export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
 # OpenMP (oneDNN) threads must not spin while OpenBLAS or our own workers run.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 swift build
+# The end-to-end tests run the command-line tool as users do: optimised. (Debug builds of the
+# numeric kernels are ~30× slower, which would turn seconds of sampling into minutes.)
+swift build -c release --product dynamicrafter
+export DYNAMICRAFTER_BIN="${DYNAMICRAFTER_BIN:-$PWD/.build/release/dynamicrafter}"
 swift test "$@"

@@ -40,18 +40,21 @@ public struct DDIMSampler: Sendable {
         let (batch, perSample) = try Self.batchLayout(shape, needsTwo: guidance.usesRescale)
         guard guidance.usesUnconditional else { return prediction.conditional }
         let uncond = try unconditional(of: prediction, shape: shape, index: -1)
-        let factors = guidanceRescaleFactors(prediction.conditional, uncond, batch: batch, perSample: perSample)
-        let s = SIMD8<Float>(repeating: guidance.scaleFactor)
+        let imageOnly = try self.imageOnly(of: prediction, shape: shape, index: -1)
+        let combine = GuidanceCombination(guidance)
+        let factors = guidanceRescaleFactors(prediction.conditional, uncond, imageOnly, batch: batch, perSample: perSample)
         return Tensor(shape: shape) { out in
             prediction.conditional.withUnsafeBufferPointer { c in
                 uncond.withUnsafeBufferPointer { u in
-                    for b in 0..<batch {
-                        let base = b * perSample
-                        Lanes.forEach(count: perSample) { i, n in
-                            let at = base + i
-                            var mo = Lanes.guided(Lanes.load(c, at, n), Lanes.load(u, at, n), s)
-                            if let r = factors?[b] { mo = r.apply(mo) }
-                            Lanes.store(mo, out, at, n)
+                    Self.withOptionalBuffer(imageOnly) { ui in
+                        for b in 0..<batch {
+                            let base = b * perSample
+                            Lanes.forEach(count: perSample) { i, n in
+                                let at = base + i
+                                var mo = combine.apply(Lanes.load(c, at, n), Lanes.load(u, at, n), ui.map { Lanes.load($0, at, n) })
+                                if let r = factors?[b] { mo = r.apply(mo) }
+                                Lanes.store(mo, out, at, n)
+                            }
                         }
                     }
                 }
@@ -116,9 +119,10 @@ public struct DDIMSampler: Sendable {
         if let p = predictedX0 { try Self.requireShape(p.shape, "predicted x0 buffer", like: shape) }
         let uncond: Tensor? = guidance.usesUnconditional
             ? try unconditional(of: prediction, shape: shape, index: index) : nil
-        let factors = uncond.flatMap { guidanceRescaleFactors(prediction.conditional, $0, batch: batch, perSample: perSample) }
+        let imageOnly = try self.imageOnly(of: prediction, shape: shape, index: index)
+        let factors = uncond.flatMap { guidanceRescaleFactors(prediction.conditional, $0, imageOnly, batch: batch, perSample: perSample) }
         let scalars = StepScalars(coefficients, parameterization)
-        let s = SIMD8<Float>(repeating: guidance.scaleFactor)
+        let combine = GuidanceCombination(guidance)
 
         var x0Buffer = predictedX0
         predictedX0 = nil  // keep the buffer uniquely referenced while we write it
@@ -127,6 +131,7 @@ public struct DDIMSampler: Sendable {
             prediction.conditional.withUnsafeBufferPointer { c in
                 noise.withUnsafeBufferPointer { z in
                     Self.withOptionalBuffer(uncond) { u in
+                      Self.withOptionalBuffer(imageOnly) { ui in
                         Self.withOptionalMutableBuffer(&x0Buffer) { p in
                             for b in 0..<batch {
                                 let base = b * perSample
@@ -135,7 +140,7 @@ public struct DDIMSampler: Sendable {
                                     let at = base + i
                                     let cv = Lanes.load(c, at, n)
                                     var mo = cv
-                                    if let u { mo = Lanes.guided(cv, Lanes.load(u, at, n), s) }
+                                    if let u { mo = combine.apply(cv, Lanes.load(u, at, n), ui.map { Lanes.load($0, at, n) }) }
                                     if let rescale { mo = rescale.apply(mo) }
                                     let xv = Lanes.load(xs, at, n)
                                     let (ev, pv) = scalars.epsilonAndX0(mo, xv)
@@ -144,6 +149,7 @@ public struct DDIMSampler: Sendable {
                                 }
                             }
                         }
+                      }
                     }
                 }
             }
@@ -165,21 +171,31 @@ public struct DDIMSampler: Sendable {
         return uncond
     }
 
+    private func imageOnly(of prediction: NoisePrediction, shape: [Int], index: Int) throws -> Tensor? {
+        guard guidance.usesImageOnly else { return nil }
+        guard let imageOnly = prediction.imageOnly else { throw DDIMSamplerError.missingImageOnly(index: index) }
+        try Self.requireShape(imageOnly.shape, "image-only output", like: shape)
+        return imageOnly
+    }
+
     /// Per sample, the factors of `g·(mo·(σ_c/σ_mo)) + (1−g)·mo`, or nil when rescale is off.
-    private func guidanceRescaleFactors(_ cond: Tensor, _ uncond: Tensor, batch: Int, perSample: Int) -> [RescaleFactors]? {
+    private func guidanceRescaleFactors(_ cond: Tensor, _ uncond: Tensor, _ imageOnly: Tensor?,
+                                        batch: Int, perSample: Int) -> [RescaleFactors]? {
         guard guidance.usesRescale else { return nil }
-        let s = SIMD8<Float>(repeating: guidance.scaleFactor)
+        let combine = GuidanceCombination(guidance)
         let g = guidance.rescaleFactor
         let h = guidance.rescaleComplement
         return cond.withUnsafeBufferPointer { c in
             uncond.withUnsafeBufferPointer { u in
-                (0..<batch).map { b in
-                    let base = b * perSample
-                    let sigmaCond = Statistics.sampleStandardDeviation(count: perSample) { i, n in Lanes.load(c, base + i, n) }
-                    let sigmaGuided = Statistics.sampleStandardDeviation(count: perSample) { i, n in
-                        Lanes.guided(Lanes.load(c, base + i, n), Lanes.load(u, base + i, n), s)
+                Self.withOptionalBuffer(imageOnly) { ui in
+                    (0..<batch).map { b in
+                        let base = b * perSample
+                        let sigmaCond = Statistics.sampleStandardDeviation(count: perSample) { i, n in Lanes.load(c, base + i, n) }
+                        let sigmaGuided = Statistics.sampleStandardDeviation(count: perSample) { i, n in
+                            combine.apply(Lanes.load(c, base + i, n), Lanes.load(u, base + i, n), ui.map { Lanes.load($0, base + i, n) })
+                        }
+                        return RescaleFactors(ratio: sigmaCond / sigmaGuided, g: g, complement: h)
                     }
-                    return RescaleFactors(ratio: sigmaCond / sigmaGuided, g: g, complement: h)
                 }
             }
         }
@@ -206,6 +222,25 @@ public struct DDIMSampler: Sendable {
         tensor = nil
         defer { tensor = t }
         return t.withUnsafeMutableBufferPointer { body($0) }
+    }
+}
+
+/// The guided output from the branch outputs, in the reference's float32 operation order.
+struct GuidanceCombination {
+    let scale: SIMD8<Float>
+    let imageScale: SIMD8<Float>?
+
+    init(_ guidance: GuidanceConfig) {
+        scale = SIMD8(repeating: guidance.scaleFactor)
+        imageScale = guidance.usesImageOnly ? SIMD8(repeating: guidance.imageScaleFactor) : nil
+    }
+
+    /// `u + s·(c − u)`, or with image guidance `(u + sᵢ·(uᵢ − u)) + s·(c − uᵢ)`.
+    @inline(__always) func apply(_ c: SIMD8<Float>, _ u: SIMD8<Float>, _ ui: SIMD8<Float>?) -> SIMD8<Float> {
+        guard let imageScale, let ui else { return Lanes.guided(c, u, scale) }
+        let imageTerm = imageScale * (ui - u)
+        let textTerm = scale * (c - ui)
+        return (u + imageTerm) + textTerm
     }
 }
 

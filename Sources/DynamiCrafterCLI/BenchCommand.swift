@@ -12,8 +12,10 @@ struct BenchCommand: ParsableCommand {
             Reports median times over --repeats runs (after one warm-up), achieved GFLOP/s (GB/s \
             for memory-bound kernels) and the fraction of the best fp32 GEMM rate measured in the \
             same run. With --unset-coretype the fp32 ceiling is also measured in a child process \
-            without OPENBLAS_CORETYPE (Debian's OpenBLAS misdetects some CPUs without it).
-            """
+            without OPENBLAS_CORETYPE (Debian's OpenBLAS misdetects some CPUs without it). \
+            `bench model` times the whole model instead (see `bench model --help`).
+            """,
+        subcommands: [ModelBenchCommand.self]
     )
 
     @Option(name: .customLong("backend"), parsing: .upToNextOption,

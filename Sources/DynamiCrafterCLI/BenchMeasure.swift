@@ -3,10 +3,12 @@ import Foundation
 /// Timing helpers for `dynamicrafter bench`: medians of repeated runs after a warm-up, since
 /// the machines are shared and noisy.
 enum BenchMeasure {
+    private static let origin = ContinuousClock.now
+
+    /// Monotonic seconds.
     static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+        let d = origin.duration(to: .now)
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
     /// Runs `body` once to warm up, then `repeats` times; returns the median seconds.

@@ -6,6 +6,6 @@ struct DynamiCrafter: AsyncParsableCommand {
         commandName: "dynamicrafter",
         abstract: "Animate still images with the DynamiCrafter video diffusion model.",
         version: "0.1.0",
-        subcommands: [BenchCommand.self, InspectCommand.self, ConvertCommand.self]
+        subcommands: [AnimateCommand.self, DemoModelCommand.self, CheckReferenceCommand.self, InspectCommand.self, ConvertCommand.self, BenchCommand.self]
     )
 }

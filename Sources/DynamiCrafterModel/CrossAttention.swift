@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import Weights
 
 /// `lvdm.modules.attention.CrossAttention` as the DynamiCrafter UNet uses it: `to_q/k/v` without
 /// bias, `to_out.0` with bias, heads as consecutive chunks of `headDim` channels. With image
@@ -38,7 +39,10 @@ public struct CrossAttention: Sendable {
             toKIP = try Linear(parameters.scoped("to_k_ip"), inFeatures: kvDim, outFeatures: inner, bias: false, context: context)
             toVIP = try Linear(parameters.scoped("to_v_ip"), inFeatures: kvDim, outFeatures: inner, bias: false, context: context)
             if learnableImageScale {
-                let alpha = try parameters.floats("alpha", shape: [1]).scalars[0]
+                // A 0-dim parameter in the checkpoints (`nn.Parameter(torch.tensor(0.))`); a
+                // one-element vector is read the same way (the manifest check flags it).
+                let shape = parameters.archive.info(named: parameters.key("alpha"))?.shape == [1] ? [1] : []
+                let alpha = try parameters.floats("alpha", shape: shape).scalars[0]
                 imageGate = Float(tanh(Double(alpha))) + 1
             } else {
                 imageGate = 1

@@ -34,6 +34,15 @@ public struct SamplingDefaults: Sendable, Equatable, Codable {
     public var outputFPS: Int
     /// The seed the reference scripts use (run.sh 123; run_application.sh interp 12306).
     public var seed: UInt64
+
+    public init(ddimSteps: Int, ddimEta: Double, guidanceScale: Double, frames: Int, frameStride: Int,
+                timestepSpacing: PresetTimestepSpacing, guidanceRescale: Double, perFrameVAE: Bool,
+                mode: PresetConditioningMode, outputFPS: Int, seed: UInt64) {
+        self.ddimSteps = ddimSteps; self.ddimEta = ddimEta; self.guidanceScale = guidanceScale
+        self.frames = frames; self.frameStride = frameStride; self.timestepSpacing = timestepSpacing
+        self.guidanceRescale = guidanceRescale; self.perFrameVAE = perFrameVAE; self.mode = mode
+        self.outputFPS = outputFPS; self.seed = seed
+    }
 }
 
 /// A released DynamiCrafter model: its configuration and how the reference samples it.

@@ -139,9 +139,11 @@ public struct UNet: Sendable {
     /// (nil: `default_fs`). Returns `[B, outChannels, T, h, w]`. `tap` receives the reference's
     /// intermediates (`t_emb`, `time_embed`, `fs_emb_sin`, `fps_embedding`, `emb`,
     /// `context_frames`, `input_blocks.i`, `init_attn`, `middle_block`, `output_blocks.i`) in its
-    /// layout (`[(b t), C, h, w]` for feature maps).
+    /// layout (`[(b t), C, h, w]` for feature maps). `interrupt` runs before every block; what it
+    /// throws ends the forward pass there (cancellation within a step).
     public func callAsFunction(x: Tensor, timesteps: [Int], context: Tensor, fs: [Int]? = nil,
-                               tap: ((String, Tensor) -> Void)? = nil) throws -> Tensor {
+                               tap: ((String, Tensor) -> Void)? = nil,
+                               interrupt: (() throws -> Void)? = nil) throws -> Tensor {
         guard x.rank == 5, x.shape[1] == config.inChannels else {
             throw TensorError.shapeMismatch("UNet expects x [B, \(config.inChannels), T, h, w], got \(Shape.describe(x.shape))")
         }
@@ -192,6 +194,7 @@ public struct UNet: Sendable {
         var h = try Layout.ncthwToNTHWC(x).reshaped([b * t, hh, ww, config.inChannels])
         var skips: [Tensor] = []
         for (index, block) in inputBlocks.enumerated() {
+            try interrupt?()
             for layer in block { h = try layer.callAsFunction(h, emb: emb, context: frameContext, batch: b) }
             try featureTap("input_blocks.\(index)", h)
             if index == 0, let initAttention {
@@ -200,9 +203,11 @@ public struct UNet: Sendable {
             }
             skips.append(h)
         }
+        try interrupt?()
         for layer in middleBlock { h = try layer.callAsFunction(h, emb: emb, context: frameContext, batch: b) }
         try featureTap("middle_block", h)
         for (index, block) in outputBlocks.enumerated() {
+            try interrupt?()
             h = try Tensor.concatenated([h, skips.removeLast()], along: 3)
             for layer in block { h = try layer.callAsFunction(h, emb: emb, context: frameContext, batch: b) }
             try featureTap("output_blocks.\(index)", h)

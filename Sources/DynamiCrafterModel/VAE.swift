@@ -64,6 +64,8 @@ public struct VAE: Sendable {
     /// `[N, h, w, 2z]`, `moments`, `post_quant`, `dec_mid`, `dec_up<i>` (after level `i` of the
     /// decoder, upsample included), `dec_out`.
     public typealias Tap = (String, Tensor) -> Void
+    /// Runs between blocks (and frames); what it throws ends the pass there (cancellation).
+    public typealias Interrupt = () throws -> Void
 
     public let configuration: Configuration
     public let context: ComputeContext
@@ -96,14 +98,14 @@ public struct VAE: Sendable {
     /// (−30…20) and `std = exp(logvar/2)`, each NCHW `[N, embedDim, H/f, W/f]`. With `perFrame`
     /// the frames go through the encoder one at a time (the reference's `perframe_ae`; same
     /// numbers, less memory).
-    public func encodeMoments(frames: Tensor, perFrame: Bool = false, tap: Tap? = nil)
+    public func encodeMoments(frames: Tensor, perFrame: Bool = false, tap: Tap? = nil, interrupt: Interrupt? = nil)
         throws -> (mean: Tensor, logvar: Tensor, std: Tensor) {
         guard frames.rank == 4, frames.shape[1] == configuration.inChannels else {
             throw TensorError.shapeMismatch("VAE.encodeMoments expects [N, \(configuration.inChannels), H, W], got \(Shape.describe(frames.shape))")
         }
-        let moments = try runFrames(frames, perFrame: perFrame) { x in
+        let moments = try runFrames(frames, perFrame: perFrame, interrupt: interrupt) { x in
             let xl = try Layout.nchwToNHWC(x)
-            let h = try encoder(xl)
+            let h = try encoder(xl, interrupt: interrupt)
             tap?("enc_out", h)
             let m = try quantConv(h)
             tap?("moments", m)
@@ -144,39 +146,47 @@ public struct VAE: Sendable {
     }
 
     /// `encodeMoments` then `sample`: frames NCHW → scaled latent NCHW.
-    public func encode(frames: Tensor, noise: Tensor, perFrame: Bool = false, tap: Tap? = nil) throws -> Tensor {
-        let p = try encodeMoments(frames: frames, perFrame: perFrame, tap: tap)
+    public func encode(frames: Tensor, noise: Tensor, perFrame: Bool = false, tap: Tap? = nil,
+                       interrupt: Interrupt? = nil) throws -> Tensor {
+        let p = try encodeMoments(frames: frames, perFrame: perFrame, tap: tap, interrupt: interrupt)
         return try sample(mean: p.mean, std: p.std, noise: noise)
     }
 
     /// Decodes the *scaled* latent `z` `[N, embedDim, h, w]` (what `sample` and the sampler
     /// produce): divides by `scaleFactor` first, like the reference's `decode_first_stage`.
     /// Returns `[N, outChannels, h·f, w·f]`, roughly in [-1, 1], not clamped.
-    public func decode(scaledLatent z: Tensor, perFrame: Bool = false, tap: Tap? = nil) throws -> Tensor {
-        try decode(unscaledLatent: Kernels.scaled(z, by: 1 / configuration.scaleFactor), perFrame: perFrame, tap: tap)
+    public func decode(scaledLatent z: Tensor, perFrame: Bool = false, tap: Tap? = nil,
+                       interrupt: Interrupt? = nil) throws -> Tensor {
+        try decode(unscaledLatent: Kernels.scaled(z, by: 1 / configuration.scaleFactor), perFrame: perFrame,
+                   tap: tap, interrupt: interrupt)
     }
 
     /// Decodes a latent that is already divided by `scaleFactor` (`AutoencoderKL.decode`).
-    public func decode(unscaledLatent z: Tensor, perFrame: Bool = false, tap: Tap? = nil) throws -> Tensor {
+    public func decode(unscaledLatent z: Tensor, perFrame: Bool = false, tap: Tap? = nil,
+                       interrupt: Interrupt? = nil) throws -> Tensor {
         guard z.rank == 4, z.shape[1] == configuration.embedDim else {
             throw TensorError.shapeMismatch("VAE.decode expects [N, \(configuration.embedDim), h, w], got \(Shape.describe(z.shape))")
         }
-        return try runFrames(z, perFrame: perFrame) { x in
+        return try runFrames(z, perFrame: perFrame, interrupt: interrupt) { x in
             let h = try postQuantConv(Layout.nchwToNHWC(x))
             tap?("post_quant", h)
-            let out = try decoder(h, tap: tap)
+            let out = try decoder(h, tap: tap, interrupt: interrupt)
             tap?("dec_out", out)
             return try Layout.nhwcToNCHW(out)
         }
     }
 
     /// Runs `body` on the whole batch or frame by frame, concatenating along the batch.
-    private func runFrames(_ x: Tensor, perFrame: Bool, _ body: (Tensor) throws -> Tensor) throws -> Tensor {
+    private func runFrames(_ x: Tensor, perFrame: Bool, interrupt: Interrupt?,
+                           _ body: (Tensor) throws -> Tensor) throws -> Tensor {
         let n = x.shape[0]
         guard perFrame, n > 1 else { return try body(x) }
         var parts: [Tensor] = []
         parts.reserveCapacity(n)
-        for i in 0..<n { parts.append(try body(x.sliced(along: 0, range: i..<(i + 1)))) }
+        for i in 0..<n {
+            try interrupt?()
+            parts.append(try body(x.sliced(along: 0, range: i..<(i + 1))))
+        }
         return try Tensor.concatenated(parts, along: 0)
     }
 }
@@ -290,9 +300,10 @@ struct VAEEncoder: Sendable {
                              kernel: 3, padding: 1, context: context)
     }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
+    func callAsFunction(_ x: Tensor, interrupt: VAE.Interrupt?) throws -> Tensor {
         var h = try convIn(x)
         for level in levels {
+            try interrupt?()
             for (j, block) in level.blocks.enumerated() {
                 h = try block(h)
                 if !level.attns.isEmpty { h = try level.attns[j](h) }
@@ -346,11 +357,12 @@ struct VAEDecoder: Sendable {
         convOut = try Conv2d(p.scoped("conv_out"), inChannels: blockIn, outChannels: c.outChannels, kernel: 3, padding: 1, context: context)
     }
 
-    func callAsFunction(_ z: Tensor, tap: VAE.Tap?) throws -> Tensor {
+    func callAsFunction(_ z: Tensor, tap: VAE.Tap?, interrupt: VAE.Interrupt?) throws -> Tensor {
         var h = try convIn(z)
         h = try mid2(midAttn(mid1(h)))
         tap?("dec_mid", h)
         for i in levels.indices.reversed() {
+            try interrupt?()
             let level = levels[i]
             for (j, block) in level.blocks.enumerated() {
                 h = try block(h)

@@ -46,7 +46,7 @@ struct CLIPFixture: Sendable {
             return try WeightFile.open(url.path)
         }
         self.name = name
-        archive = CLIPMergedArchive(parts: [try open("clip-\(name).safetensors"), try open("clip-\(name)-patch.safetensors")])
+        archive = try CLIPMergedArchive(parts: [try open("clip-\(name).safetensors"), try open("clip-\(name)-patch.safetensors")])
     }
 
     func tensor(_ key: String) throws -> Tensor { try archive.tensor(named: key).toTensor() }

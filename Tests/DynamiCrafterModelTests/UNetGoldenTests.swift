@@ -22,7 +22,7 @@ struct UNetFixture: Sendable {
             k += 1
         }
         try #require(parts.count > 1, "weight parts unet-\(name)-part<k>.safetensors missing from the test bundle")
-        archive = UNetMergedArchive(parts: parts)
+        archive = try UNetMergedArchive(parts: parts)
     }
 
     func tensor(_ key: String) throws -> Tensor { try archive.tensor(named: key).toTensor() }

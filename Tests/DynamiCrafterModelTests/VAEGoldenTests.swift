@@ -20,7 +20,7 @@ struct VAEFixture: Sendable {
         var parts = [try #require(try open("vae-\(name).safetensors"), "fixture vae-\(name).safetensors missing")]
         var k = 1
         while let p = try open("vae-\(name)-part\(k).safetensors") { parts.append(p); k += 1 }
-        archive = CLIPMergedArchive(parts: parts)
+        archive = try CLIPMergedArchive(parts: parts)
     }
 
     func golden(_ key: String) throws -> Tensor { try archive.tensor(named: "golden.\(key)").toTensor() }

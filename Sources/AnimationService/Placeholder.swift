@@ -1,0 +1,2 @@
+// Placeholder: the job engine is being written.
+enum AnimationServicePlaceholder {}

@@ -1,0 +1,85 @@
+import CLIPTokenizer
+import DynamiCrafterModel
+import TensorCore
+import Weights
+
+/// A whole DynamiCrafter model, loaded: the five networks of the checkpoint, the tokenizer and
+/// the noise schedule, built from one configuration.
+///
+/// Immutable and `Sendable`: one loaded model serves any number of runs (each run keeps its own
+/// state in `AnimationPipeline`), and the weights are never copied per run.
+public struct AnimationModel: Sendable {
+    public let config: ModelConfig
+    public let context: ComputeContext
+    public let tokenizer: CLIPTokenizer
+    public let textEncoder: CLIPTextEncoder
+    public let visionEncoder: CLIPVisionEncoder
+    public let resampler: Resampler
+    public let vae: VAE
+    public let unet: UNet
+    public let noiseSchedule: NoiseSchedule
+    public let parameterization: Parameterization
+    /// How the checkpoint matched the configuration (always clean once loaded).
+    public let report: ManifestReport
+
+    /// Checks every key and shape of `archive` against `config`'s manifest — all missing,
+    /// unexpected and mis-shaped keys reported at once in a `ManifestMismatchError` — and only
+    /// then builds the networks (the 256 checkpoint's `framestride_embed` naming is accepted).
+    public init(archive: any WeightArchive, config: ModelConfig, context: ComputeContext,
+                tokenizer: CLIPTokenizer? = nil) throws {
+        let manifest = try ParameterManifest(config: config)
+        report = try manifest.validate(archive)
+        let p = config.params
+        guard let parameterization = Parameterization(rawValue: p.parameterization) else {
+            throw ModelConfigError.unsupported(option: "model.params.parameterization", value: p.parameterization, reason: "only eps and v are supported")
+        }
+        self.config = config
+        self.context = context
+        self.parameterization = parameterization
+        self.tokenizer = try tokenizer ?? CLIPTokenizer.shared()
+        let root = ParameterSource(archive: archive)
+        let text = try config.textEncoderArchitecture()
+        textEncoder = try CLIPTextEncoder(parameters: root.scoped("cond_stage_model").scoped("model"),
+                                          configuration: CLIPTextEncoder.Configuration(text.textCfg), context: context)
+        let vision = try config.imageEncoderArchitecture()
+        visionEncoder = try CLIPVisionEncoder(parameters: root.scoped("embedder").scoped("model").scoped("visual"),
+                                              configuration: CLIPVisionEncoder.Configuration(vision.visionCfg), context: context)
+        resampler = try Resampler(parameters: root.scoped("image_proj_model"),
+                                  configuration: Resampler.Configuration(p.imageProjStageConfig.params), context: context)
+        vae = try VAE(parameters: root.scoped("first_stage_model"), config: p.firstStageConfig.params,
+                      scaleFactor: p.scaleFactor, context: context)
+        unet = try UNet(parameters: root.scoped("model").scoped("diffusion_model"), config: p.unetConfig.params, context: context)
+        noiseSchedule = try NoiseSchedule(timesteps: p.timesteps, linearStart: p.linearStart, linearEnd: p.linearEnd,
+                                          rescaleZeroTerminalSNR: p.rescaleBetasZeroSnr, parameterization: parameterization)
+    }
+
+    /// Opens a `.safetensors` or `.ckpt` file and loads it with `config`.
+    public static func load(path: String, config: ModelConfig, context: ComputeContext) throws -> AnimationModel {
+        try AnimationModel(archive: WeightFile.open(path), config: config, context: context)
+    }
+
+    /// The frame size the model was trained at (latent size × the VAE's downsampling).
+    public var frameSize: (height: Int, width: Int) {
+        let latent = latentSize
+        let f = vae.configuration.downsampleFactor
+        return (latent.height * f, latent.width * f)
+    }
+
+    /// `image_size` of the configuration: the latent height and width.
+    public var latentSize: (height: Int, width: Int) {
+        let s = config.params.imageSize
+        return (s[0], s.count > 1 ? s[1] : s[0])
+    }
+
+    /// Frames the UNet and Resampler were trained on (16 for the published models): only at this
+    /// length does every frame get its own image tokens.
+    public var trainedFrameCount: Int { resampler.configuration.videoLength }
+
+    /// Latent channels (the UNet's output width; its input is twice this with the image latent).
+    public var latentChannels: Int { config.params.unetConfig.params.outChannels }
+
+    /// Dynamic x₀ rescale base (`base_scale`), nil when the model does not use it.
+    public var dynamicRescaleBase: Double? {
+        config.params.useDynamicRescale ? config.params.baseScale : nil
+    }
+}

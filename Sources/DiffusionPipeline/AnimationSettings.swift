@@ -1,0 +1,129 @@
+import DynamiCrafterModel
+
+/// What the sampler conditions on.
+public enum AnimationMode: String, Sendable, Hashable, CaseIterable {
+    /// Image to video: the image's latent is given to every frame (the reference's default).
+    case animate
+    /// Generative interpolation between a start and an end image (`--interp`, the 512-interp
+    /// model): only the first and last frames get an image latent.
+    case interpolate
+    /// A looping clip (`--loop`): the image's latent on the first and last frames, and the last
+    /// frame is dropped from the output so the clip repeats seamlessly.
+    case loop
+
+    public init(_ mode: PresetConditioningMode) {
+        switch mode {
+        case .imageToVideo: self = .animate
+        case .interpolation: self = .interpolate
+        case .loop: self = .loop
+        }
+    }
+}
+
+/// A user's choices for one run; nil means the model's default (`SamplingDefaults`).
+public struct AnimationOptions: Sendable, Equatable {
+    public var prompt: String = ""
+    public var frames: Int?
+    public var steps: Int?
+    public var guidanceScale: Double?
+    /// Separate image guidance (multi-condition CFG); nil = plain guidance.
+    public var imageGuidanceScale: Double?
+    public var eta: Double?
+    public var seed: UInt64?
+    /// `fs`: the frame stride (256 model) or frames per second (512 / 1024 models).
+    public var frameStride: Int?
+    public var mode: AnimationMode?
+    public var guidanceRescale: Double?
+    public var timestepSpacing: DDIMTimestepSpacing?
+    public var perFrameVAE: Bool?
+
+    public init(prompt: String = "") { self.prompt = prompt }
+}
+
+/// Every sampling choice of a run, resolved against the model's defaults and checked.
+public struct AnimationSettings: Sendable, Equatable {
+    public var prompt: String
+    public var frames: Int
+    public var steps: Int
+    public var guidanceScale: Double
+    public var imageGuidanceScale: Double?
+    public var eta: Double
+    public var seed: UInt64
+    public var frameStride: Int
+    public var mode: AnimationMode
+    public var guidanceRescale: Double
+    public var timestepSpacing: DDIMTimestepSpacing
+    public var perFrameVAE: Bool
+    /// Frames per second of the written video.
+    public var outputFPS: Int
+
+    /// Accepted ranges (the published models use 16 frames, 50 steps, scale 7.5).
+    public static let frameRange = 2...64
+    public static let stepRange = 1...1000
+    public static let guidanceRange = 0.0...50.0
+    public static let etaRange = 0.0...10.0
+    public static let frameStrideRange = 1...1000
+
+    /// `options` over `defaults`; throws `AnimationError.invalidOption` naming the first value out
+    /// of range.
+    public init(options: AnimationOptions, defaults: SamplingDefaults) throws {
+        prompt = options.prompt
+        frames = options.frames ?? defaults.frames
+        steps = options.steps ?? defaults.ddimSteps
+        guidanceScale = options.guidanceScale ?? defaults.guidanceScale
+        imageGuidanceScale = options.imageGuidanceScale
+        eta = options.eta ?? defaults.ddimEta
+        seed = options.seed ?? defaults.seed
+        frameStride = options.frameStride ?? defaults.frameStride
+        mode = options.mode ?? AnimationMode(defaults.mode)
+        guidanceRescale = options.guidanceRescale ?? defaults.guidanceRescale
+        timestepSpacing = options.timestepSpacing ?? DDIMTimestepSpacing(defaults.timestepSpacing)
+        perFrameVAE = options.perFrameVAE ?? defaults.perFrameVAE
+        outputFPS = defaults.outputFPS
+        try validate()
+    }
+
+    public func validate() throws {
+        func check(_ ok: Bool, _ name: String, _ value: String, _ allowed: String) throws {
+            if !ok { throw AnimationError.invalidOption(name: name, value: value, allowed: allowed) }
+        }
+        try check(Self.frameRange.contains(frames), "frames", "\(frames)", "\(Self.frameRange.lowerBound)…\(Self.frameRange.upperBound)")
+        try check(Self.stepRange.contains(steps), "steps", "\(steps)", "\(Self.stepRange.lowerBound)…\(Self.stepRange.upperBound)")
+        try check(guidanceScale.isFinite && Self.guidanceRange.contains(guidanceScale), "cfg-scale", "\(guidanceScale)", "0…50")
+        if let s = imageGuidanceScale {
+            try check(s.isFinite && Self.guidanceRange.contains(s), "image-cfg-scale", "\(s)", "0…50")
+        }
+        try check(eta.isFinite && Self.etaRange.contains(eta), "eta", "\(eta)", "0…10")
+        try check(Self.frameStrideRange.contains(frameStride), "frame-stride/fps", "\(frameStride)", "1…1000")
+        try check(guidanceRescale.isFinite && (0...1).contains(guidanceRescale), "guidance-rescale", "\(guidanceRescale)", "0…1")
+        try check(outputFPS > 0, "output fps", "\(outputFPS)", "a positive number")
+    }
+
+    /// Frames in the written clip (`loop` drops the last generated frame).
+    public var outputFrameCount: Int { mode == .loop ? frames - 1 : frames }
+}
+
+extension DDIMTimestepSpacing {
+    public init(_ spacing: PresetTimestepSpacing) {
+        switch spacing {
+        case .uniform: self = .uniform
+        case .uniformTrailing: self = .uniformTrailing
+        }
+    }
+}
+
+extension SamplingDefaults {
+    /// The reference's defaults for a configuration that is not one of the presets: the values of
+    /// the published model of the same kind (v-prediction models sample like 512/1024).
+    public static func inferred(from config: ModelConfig) -> SamplingDefaults {
+        let p = config.params
+        let isV = p.parameterization == "v"
+        let unet = p.unetConfig.params
+        return SamplingDefaults(ddimSteps: 50, ddimEta: 1.0, guidanceScale: 7.5,
+                                frames: p.imageProjStageConfig.params.videoLength ?? unet.temporalLength ?? 16,
+                                frameStride: unet.defaultFs ?? 3,
+                                timestepSpacing: isV ? .uniformTrailing : .uniform,
+                                guidanceRescale: isV ? 0.7 : 0, perFrameVAE: p.perframeAe,
+                                mode: .imageToVideo, outputFPS: 8, seed: 123)
+    }
+}

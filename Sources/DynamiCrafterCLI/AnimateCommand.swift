@@ -1,0 +1,207 @@
+import ArgumentParser
+import DiffusionPipeline
+import DynamiCrafterModel
+import Foundation
+import MediaIO
+import Synchronization
+import TensorCore
+
+/// `dynamicrafter animate`: one image (two for interpolation) to a video file.
+struct AnimateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "animate",
+        abstract: "Animate a still image into a short video.",
+        discussion: """
+            Loads the model (a .ckpt or .safetensors file, or a folder holding one and its \
+            config.json, such as `dynamicrafter demo-model` writes), decodes the image(s) with \
+            GStreamer, samples a clip with DDIM and classifier-free guidance, and writes an \
+            .mp4, .webm or .gif file, or a folder of PNG frames (a path ending in '/').
+
+            The published models were trained on 16 frames: only then does every frame get its \
+            own image tokens. Any other --frames value runs as the reference runs it (every \
+            frame sees all image tokens) and prints a warning.
+
+            Ctrl-C stops the run within one network block and leaves no output file behind; a \
+            second Ctrl-C exits at once.
+            """
+    )
+
+    @Option(help: "Model weights (.ckpt/.safetensors) or a folder holding them.")
+    var model: String
+
+    @Option(help: "A preset (\(Preset.names.joined(separator: ", "))) or a configuration file (.yaml/.json). Default: a config file beside the weights, else the preset the checkpoint's keys match.")
+    var config: String?
+
+    @Option(help: "The input image (PNG, JPEG, WebP, anything GStreamer decodes).")
+    var image: String
+
+    @Option(help: "Text prompt.")
+    var prompt: String = ""
+
+    @Option(help: "Frames to generate (default: the model's, 16; allowed \(AnimationSettings.frameRange.lowerBound)–\(AnimationSettings.frameRange.upperBound)).")
+    var frames: Int?
+
+    @Option(help: "DDIM steps (default 50).")
+    var steps: Int?
+
+    @Option(name: .customLong("cfg-scale"), help: "Classifier-free guidance scale (default 7.5; 1 disables guidance).")
+    var cfgScale: Double?
+
+    @Option(name: .customLong("image-cfg-scale"), help: "Separate image guidance scale (multi-condition guidance; default: off).")
+    var imageCfgScale: Double?
+
+    @Option(help: "DDIM eta (default 1.0).")
+    var eta: Double?
+
+    @Option(help: "Random seed (default: the reference's, 123); the same seed draws the same noise as PyTorch on CPU.")
+    var seed: UInt64?
+
+    @Option(name: .customLong("frame-stride"), help: "Frame-stride conditioning of the 256 model (default 3; larger = more motion).")
+    var frameStride: Int?
+
+    @Option(help: "Frames-per-second conditioning of the 512/1024 models (default 24 / 10 / 5 for 512-interp; smaller = more motion).")
+    var fps: Int?
+
+    @Option(help: "animate, interpolate (with --end-image) or loop.")
+    var mode: AnimationMode?
+
+    @Option(name: .customLong("end-image"), help: "The last frame, for --mode interpolate.")
+    var endImage: String?
+
+    @Option(name: .shortAndLong, help: "Output: .mp4, .webm, .gif, or a folder for PNG frames (path ending in '/').")
+    var output: String
+
+    @Option(name: .customLong("output-fps"), help: "Frame rate of the written video (default 8, as the reference saves).")
+    var outputFPS: Int?
+
+    @Option(help: "Compute backend: onednn or openblas (default: onednn when available).")
+    var backend: BackendKind?
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if frameStride != nil && fps != nil { throw ValidationError("--frame-stride and --fps are the same conditioning value: give one") }
+        if mode == .interpolate && endImage == nil { throw ValidationError("--mode interpolate needs --end-image") }
+        if endImage != nil && mode != .interpolate { throw ValidationError("--end-image is only used with --mode interpolate") }
+        if let outputFPS, !(1...120).contains(outputFPS) { throw ValidationError("--output-fps must be 1…120") }
+    }
+
+    func run() throws {
+        let progress = ProgressDisplay()
+        do {
+            try animate(progress: progress)
+        } catch AnimationError.cancelled {
+            progress.finish()
+            writeToStandardError("cancelled; nothing was written\n")
+            throw ExitCode(130)
+        } catch let error as MediaError where error.kind == .cancelled {
+            progress.finish()
+            writeToStandardError("cancelled; nothing was written\n")
+            throw ExitCode(130)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            // Every problem found after parsing (bad image, model, values) exits 1.
+            progress.finish()
+            writeToStandardError("error: \(error)\n")
+            throw ExitCode.failure
+        }
+    }
+
+    private func animate(progress: ProgressDisplay) throws {
+        // Everything that can be refused cheaply is checked before the model loads.
+        let format = try VideoFormat.inferred(fromPath: output)
+        guard VideoEncoder.isAvailable(format) else {
+            throw MediaError(.missingElement, path: output, "the GStreamer elements for \(format.rawValue) are not installed")
+        }
+        let outputParent = (output.hasSuffix("/") ? String(output.dropLast()) : output) as NSString
+        let parent = outputParent.deletingLastPathComponent.isEmpty ? "." : outputParent.deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw MediaError(.io, path: output, "the folder \(parent) does not exist")
+        }
+        let start = try ImageDecoder.decode(path: image)
+        let end = try endImage.map { try ImageDecoder.decode(path: $0) }
+
+        let location = try ModelLocation.resolve(model: model, config: config, mode: mode)
+        var options = AnimationOptions(prompt: prompt)
+        options.frames = frames
+        options.steps = steps
+        options.guidanceScale = cfgScale
+        options.imageGuidanceScale = imageCfgScale
+        options.eta = eta
+        options.seed = seed
+        options.frameStride = frameStride ?? fps
+        options.mode = mode
+        var settings = try AnimationSettings(options: options, defaults: location.defaults)
+        if let outputFPS { settings.outputFPS = outputFPS }
+        let conditionedOnFPS = location.config.params.fpsConditionType == "fps"
+        if fps != nil && !conditionedOnFPS {
+            throw AnimationError.invalidOption(name: "fps", value: "\(fps ?? 0)", allowed: "none: this model is conditioned on frame stride, use --frame-stride")
+        }
+        if frameStride != nil && conditionedOnFPS {
+            throw AnimationError.invalidOption(name: "frame-stride", value: "\(frameStride ?? 0)", allowed: "none: this model is conditioned on frames per second, use --fps")
+        }
+
+        Threading.configure(threads: threads)
+        let backendInstance = try backend.map { try ComputeBackends.make($0) } ?? ComputeBackends.makeDefault()
+        progress.note("loading \(location.weightsPath) (\(location.configSource))")
+        let loaded = try AnimationModel.load(path: location.weightsPath, config: location.config,
+                                             context: ComputeContext(backend: backendInstance))
+        if settings.frames != loaded.trainedFrameCount {
+            writeToStandardError("warning: the model was trained on \(loaded.trainedFrameCount) frames; with \(settings.frames) every frame sees all image tokens (as the reference does), and quality may suffer\n")
+        }
+        let pipeline = AnimationPipeline(model: loaded)
+        let startTensor = try pipeline.prepareImage(Self.tensorImage(start))
+        let endTensor = try end.map { try pipeline.prepareImage(Self.tensorImage($0)) }
+
+        Interruption.install()
+        defer { Interruption.uninstall() }
+        var noise = TorchRandom(seed: settings.seed)
+        var hooks = AnimationHooks()
+        hooks.progress = { progress.update($0) }
+        hooks.isCancelled = { Interruption.requested }
+        let size = loaded.frameSize
+        progress.note("\(settings.mode.rawValue): \(settings.frames) frames of \(size.width)×\(size.height), \(settings.steps) steps, cfg \(settings.guidanceScale), seed \(settings.seed), \(backendInstance.kind)")
+        let result = try pipeline.run(image: startTensor, endImage: endTensor, settings: settings, noise: &noise, hooks: hooks)
+
+        progress.stage("writing")
+        let frames = try result.frames.map { try MediaIO.RGBImage(width: $0.width, height: $0.height, pixels: $0.pixels) }
+        try VideoEncoder.write(frames: frames, fps: settings.outputFPS, to: output, format: format,
+                               isCancelled: { Interruption.requested })
+        progress.finish()
+        let total = result.timings.values.reduce(0, +)
+        print("wrote \(output): \(frames.count) frames, \(size.width)×\(size.height), \(settings.outputFPS) fps (\(String(format: "%.1f", total)) s)")
+    }
+
+    static func tensorImage(_ image: MediaIO.RGBImage) throws -> TensorCore.RGBImage {
+        try TensorCore.RGBImage(width: image.width, height: image.height, pixels: image.pixels)
+    }
+}
+
+extension AnimationMode: ExpressibleByArgument {}
+
+/// Ctrl-C: the first asks the run to stop (polled between network blocks), the second kills.
+enum Interruption {
+    private static let flag = Atomic<Bool>(false)
+
+    static var requested: Bool { flag.load(ordering: .relaxed) }
+
+    static func install() {
+        flag.store(false, ordering: .relaxed)
+        signal(SIGINT) { _ in
+            Interruption.flag.store(true, ordering: .relaxed)
+            signal(SIGINT, SIG_DFL)
+            // StaticString: no allocation inside a signal handler.
+            let message: StaticString = "\ncancelling (Ctrl-C again to quit at once)...\n"
+            message.withUTF8Buffer { _ = write(2, $0.baseAddress, $0.count) }
+        }
+        signal(SIGTERM) { _ in Interruption.flag.store(true, ordering: .relaxed) }
+    }
+
+    static func uninstall() {
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+}
