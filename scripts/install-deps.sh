@@ -19,6 +19,8 @@ packages=(
   gstreamer1.0-plugins-bad           # extra decoders (WebP)
   gstreamer1.0-libav                 # more decoders
   ffmpeg                             # ffprobe, to check written videos in the tests
+  systemd                            # systemd-analyze/-sysusers/-tmpfiles: the packaging tests
+  dbus-user-session                  # the user bus (the user unit is Type=dbus)
 )
 missing=()
 for p in "${packages[@]}"; do

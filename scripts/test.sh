@@ -12,4 +12,8 @@ swift build
 # numeric kernels are ~30× slower, which would turn seconds of sampling into minutes.)
 swift build -c release --product dynamicrafter
 export DYNAMICRAFTER_BIN="${DYNAMICRAFTER_BIN:-$PWD/.build/release/dynamicrafter}"
+# One test at a time: on two cores, parallel tests gain little (the numeric tests use both cores
+# themselves), and CPU-bound tests occupying both cooperative threads starve the D-Bus, daemon
+# and pipeline tests' async continuations for tens of seconds, turning timeouts into flakes.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-1}"
 swift test "$@"
