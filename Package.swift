@@ -89,6 +89,12 @@ let package = Package(
             dependencies: ["TensorCore", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO"],
             swiftSettings: strictness
         ),
+        // Installed models: fetch (HTTP with resume and SHA-256 verification), add, list, remove.
+        .target(
+            name: "ModelStore",
+            dependencies: ["TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline"],
+            swiftSettings: strictness
+        ),
         // Media I/O: image decoding and video encoding through GStreamer (appsrc/appsink).
         .systemLibrary(
             name: "CGStreamer",
@@ -115,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "DynamiCrafterCLI",
             dependencies: [
-                "TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ReferenceCheck",
+                "TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ReferenceCheck", "ModelStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictness + vectorFlags
@@ -183,6 +189,11 @@ let package = Package(
         .testTarget(
             name: "PluginTests",
             dependencies: [],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "ModelStoreTests",
+            dependencies: ["ModelStore", "DiffusionPipeline", "DynamiCrafterModel", "Weights", "TensorCore"],
             swiftSettings: strictness
         ),
         .testTarget(

@@ -20,6 +20,11 @@ packages=(
   gstreamer1.0-libav                 # more decoders
   ffmpeg                             # ffprobe, to check written videos in the tests
   systemd                            # systemd-analyze/-sysusers/-tmpfiles: the packaging tests
+  make gcc binutils                  # the GStreamer plugin (C, plugins/Makefile)
+  python3-gi gir1.2-gstreamer-1.0    # the plugin tests drive pipelines from Python
+  gir1.2-gst-plugins-base-1.0
+  libglib2.0-bin                     # gdbus
+  python3-dbus                       # a Python D-Bus client in the daemon tests
   dbus-user-session                  # the user bus (the user unit is Type=dbus)
 )
 missing=()

@@ -11,7 +11,11 @@ swift build
 # The end-to-end tests run the command-line tool as users do: optimised. (Debug builds of the
 # numeric kernels are ~30× slower, which would turn seconds of sampling into minutes.)
 swift build -c release --product dynamicrafter
+swift build -c release --product dynamicrafterd
 export DYNAMICRAFTER_BIN="${DYNAMICRAFTER_BIN:-$PWD/.build/release/dynamicrafter}"
+export DYNAMICRAFTERD_BIN="${DYNAMICRAFTERD_BIN:-$PWD/.build/release/dynamicrafterd}"
+# The GStreamer plugin is plain C (no Swift runtime in GStreamer processes).
+make -C plugins
 # One test at a time: on two cores, parallel tests gain little (the numeric tests use both cores
 # themselves), and CPU-bound tests occupying both cooperative threads starve the D-Bus, daemon
 # and pipeline tests' async continuations for tens of seconds, turning timeouts into flakes.

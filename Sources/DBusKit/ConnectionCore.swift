@@ -174,11 +174,16 @@ final class ConnectionCore: @unchecked Sendable {
         watches.removeAll()
         for (_, entry) in timeouts { entry.timer?.cancel() }
         timeouts.removeAll()
-        objects.removeAll()
-        subtrees.removeAll()
-        subscriptions.removeAll()
+        // Swap the tables out before dropping them: releasing a handler can release a
+        // subscription whose deinit cancels itself through this object, which must not find a
+        // dictionary in the middle of `removeAll` (an exclusivity violation).
+        let dropped = (objects, subtrees, subscriptions, disconnectHandler)
+        objects = [:]
+        subtrees = [:]
+        subscriptions = [:]
         disconnectHandler = nil
         dbus_connection_unref(connection)
+        withExtendedLifetime(dropped) {}
     }
 
     var isConnected: Bool {

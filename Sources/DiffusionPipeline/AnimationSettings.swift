@@ -63,6 +63,8 @@ public struct AnimationSettings: Sendable, Equatable {
     public static let guidanceRange = 0.0...50.0
     public static let etaRange = 0.0...10.0
     public static let frameStrideRange = 1...1000
+    /// Training timesteps of every DynamiCrafter model.
+    public static let trainingTimesteps = 1000
 
     /// `options` over `defaults`; throws `AnimationError.invalidOption` naming the first value out
     /// of range.
@@ -89,6 +91,11 @@ public struct AnimationSettings: Sendable, Equatable {
         }
         try check(Self.frameRange.contains(frames), "frames", "\(frames)", "\(Self.frameRange.lowerBound)…\(Self.frameRange.upperBound)")
         try check(Self.stepRange.contains(steps), "steps", "\(steps)", "\(Self.stepRange.lowerBound)…\(Self.stepRange.upperBound)")
+        // 'uniform' spacing (1 + multiples of 1000/steps) runs past the last training timestep
+        // for some counts (e.g. 3, 300); the reference fails there too. Refuse them up front.
+        let visited = DDIMSchedule.selectTimesteps(steps: steps, spacing: timestepSpacing, trainingTimesteps: Self.trainingTimesteps)
+        try check(visited.allSatisfy { (0..<Self.trainingTimesteps).contains($0) }, "steps", "\(steps)",
+                  "a count whose '\(timestepSpacing.rawValue)' timesteps stay below \(Self.trainingTimesteps) (e.g. 50; not 3 or 300)")
         try check(guidanceScale.isFinite && Self.guidanceRange.contains(guidanceScale), "cfg-scale", "\(guidanceScale)", "0…50")
         if let s = imageGuidanceScale {
             try check(s.isFinite && Self.guidanceRange.contains(s), "image-cfg-scale", "\(s)", "0…50")

@@ -113,7 +113,7 @@ struct ModelBenchCommand: ParsableCommand {
         let counter = FLOPCounter()
         let context = ComputeContext(backend: CountingBackend(wrapping: raw, counter: counter), precision: .f32)
         let components = Set(selected.map(\.component))
-        let model = try ModelBenchModel.build(config: modelConfig, archive: ModelBenchScalarArchive(base: archive), context: context,
+        let model = try ModelBenchModel.build(config: modelConfig, archive: archive, context: context,
                                               components: components, progress: say)
         let loaded = ModelBenchMemory.now()
         say("built in \(fixed(model.totalSeconds, 1)) s; \(loaded.description)")
@@ -181,7 +181,7 @@ struct ModelBenchCommand: ParsableCommand {
 
         // 5. Report.
         let report = ModelBenchReport(results: results, ceilingBefore: before.ceiling, ceilingAfter: after.ceiling,
-                                      comparable: comparable)
+                                      comparable: comparable, threads: threadCount)
         print()
         report.printStages()
         print()

@@ -32,3 +32,12 @@ struct ModelBenchMemory: Sendable {
         "peak RSS \(humanBytes(peak))" + (current.map { ", RSS now \(humanBytes($0))" } ?? "")
     }
 }
+
+/// CPU seconds (user + system) the process has used, all threads together: against wall time
+/// it shows how much of the machine a run actually got on a shared host.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}

@@ -8,6 +8,7 @@ struct ModelBenchReport {
     let ceilingAfter: Double?
     /// Whether the configuration is the real 256 model (the reference figures apply).
     let comparable: Bool
+    let threads: Int
 
     /// The mean of the ceilings measured before and after the model ran.
     var ceiling: Double? {
@@ -22,19 +23,22 @@ struct ModelBenchReport {
 
     func printStages() {
         var rows: [[String]] = [["stage", "work", "runs s", "median s", "GFLOP", "GFLOP/s", "of ceiling",
-                                 "output", "finite", "peak RSS after"]]
+                                 "CPU share", "output", "finite", "peak RSS after"]]
         for r in results {
             let runs = (r.warmupTimes.map { "(" + fixed($0, 2) + ")" } + r.times.map { fixed($0, 2) })
                 .joined(separator: " ")
             let finite = r.nonFinite == 0 ? "yes, rms " + fixed(r.rms, 3) : "NO: \(r.nonFinite) NaN/Inf"
             rows.append([r.stage.rawValue, r.work, runs, fixed(r.median, 3), fixed(r.gflop, 1), fixed(r.gflops, 1),
-                         percentOfCeiling(r.gflops), Shape.describe(r.outputShape), finite,
+                         percentOfCeiling(r.gflops), fixed(100 * r.cpuShare(threads: threads), 0) + "%",
+                         Shape.describe(r.outputShape), finite,
                          humanBytes(r.memoryAfter.peak)])
         }
-        printTable(rows, rightAligned: [3, 4, 5, 6])
+        printTable(rows, rightAligned: [3, 4, 5, 6, 7])
         if results.contains(where: { !$0.warmupTimes.isEmpty }) {
             print("(warm-up runs in parentheses, not in the median)")
         }
+        print("(CPU share: process CPU time over wall time × \(threads) threads in the timed runs; well below 100% "
+              + "means other processes took CPUs from this one, or the stage ran partly on one thread)")
         for r in results where !r.workConsistent {
             print("warning: \(r.stage.rawValue): the timed runs did different work (FLOP counts differ)")
         }

@@ -19,6 +19,8 @@ struct ModelBenchResult {
     /// Root mean square of the last output's finite values.
     let rms: Double
     let memoryAfter: ModelBenchMemory
+    /// CPU seconds of the process over the timed runs, all threads together.
+    let cpuSeconds: Double
 
     var median: Double {
         let t = times.sorted()
@@ -28,6 +30,12 @@ struct ModelBenchResult {
     }
 
     var gflop: Double { Double(tally.total.flops) / 1e9 }
+
+    /// The share of `threads` CPUs the timed runs got: below ~0.9 other work competed for them.
+    func cpuShare(threads: Int) -> Double {
+        let wall = times.reduce(0, +)
+        return wall > 0 ? cpuSeconds / (wall * Double(threads)) : 0
+    }
     var gflops: Double { median > 0 ? gflop / median : 0 }
 
     /// Runs `body` `warmups` times (timed, but kept out of the median), then `repeats` times,
@@ -44,6 +52,7 @@ struct ModelBenchResult {
         var times: [Double] = []
         var tallies: [FLOPTally] = []
         var output = Tensor(zeros: [0])
+        let cpuStart = processCPUSeconds()
         for _ in 0..<max(repeats, 1) {
             counter.reset()
             let t0 = BenchMeasure.now()
@@ -51,6 +60,7 @@ struct ModelBenchResult {
             times.append(BenchMeasure.now() - t0)
             tallies.append(counter.take())
         }
+        let cpu = processCPUSeconds() - cpuStart
         let last = tallies[tallies.count - 1]
         let consistent = tallies.allSatisfy { $0.work == last.work }
         var bad = 0
@@ -65,6 +75,6 @@ struct ModelBenchResult {
                                 tallyWall: times[times.count - 1], workConsistent: consistent,
                                 outputShape: output.shape, nonFinite: bad,
                                 rms: good > 0 ? (sumSquares / Double(good)).squareRoot() : 0,
-                                memoryAfter: ModelBenchMemory.now())
+                                memoryAfter: ModelBenchMemory.now(), cpuSeconds: cpu)
     }
 }

@@ -1,65 +1,93 @@
+import AnimationService
 import ArgumentParser
+import DBusKit
 import Foundation
-import TensorCore
 
-/// `dynamicrafterd`: the resident D-Bus service. This first version parses and validates its
-/// options and says plainly that the service itself is not there yet (its own issue adds it).
+/// `dynamicrafterd`: the resident D-Bus service that animates images with the model kept in
+/// memory between jobs.
 @main
 struct Daemon: ParsableCommand {
+    static let version = "0.1.0"
+
     static let configuration = CommandConfiguration(
         commandName: "dynamicrafterd",
         abstract: "The DynamiCrafter D-Bus service: keeps models resident and runs animation jobs.",
-        version: "0.1.0"
+        discussion: """
+            Serves org.dynamicrafter.Animator1 (see dbus/org.dynamicrafter.Animator1.xml). Usually \
+            started by D-Bus activation or systemd; without --bus it serves the bus that activated \
+            it, else the session bus.
+
+            Settings also come from a configuration file of `key = value` lines whose keys are the \
+            long options below without dashes: --config FILE, else /etc/dynamicrafter/dynamicrafterd.conf \
+            on the system bus or $XDG_CONFIG_HOME/dynamicrafter/dynamicrafterd.conf on the session bus, \
+            when present. The command line wins.
+
+            SIGTERM or SIGINT stops it gracefully: new calls are refused, queued jobs fail with \
+            ShuttingDown, the running job is stopped (within one network block), and the process \
+            exits within --shutdown-grace seconds (10 by default) plus a moment to send the last signals.
+            """,
+        version: version
     )
 
-    enum Bus: ExpressibleByArgument, Equatable {
-        case session, system, address(String)
+    @Option(help: "Bus to serve: session, system, or a D-Bus address such as unix:path=/run/x (default: the activating bus, else session).")
+    var bus: String?
 
-        init?(argument: String) {
-            switch argument {
-            case "session": self = .session
-            case "system": self = .system
-            default:
-                // A D-Bus address is "transport:key=value,…" (unix:path=…, tcp:host=…).
-                guard let colon = argument.firstIndex(of: ":"), colon != argument.startIndex,
-                      argument[argument.index(after: colon)...].contains("=") else { return nil }
-                self = .address(argument)
-            }
-        }
-    }
-
-    @Option(help: "Bus to serve on: session, system, or a D-Bus address such as unix:path=/run/x.")
-    var bus: Bus = .session
-
-    @Option(help: "Folder holding the models (default: $XDG_DATA_HOME/dynamicrafter/models).")
+    @Option(help: "Folder holding the models (default: $XDG_DATA_HOME/dynamicrafter/models; /var/lib/dynamicrafter/models on the system bus).")
     var modelsDir: String?
 
-    @Option(help: "Model to use when a request names none.")
+    @Option(help: "Model to use when a request names none (default: the only one installed).")
     var model: String?
+
+    @Option(help: "Jobs that may wait in the queue besides the running one (default 8).")
+    var queueLength: Int?
+
+    @Option(help: "Exit after this many seconds without jobs; 0 = never (default: 600 on the session bus, else 0).")
+    var idleExit: Double?
 
     @Option(help: "Compute threads (default: all available CPUs).")
     var threads: Int?
 
+    @Option(help: "Compute backend: onednn or openblas (default: onednn when available).")
+    var backend: String?
+
+    @Option(help: "Seconds a finished job stays on the bus before it is removed (default 60).")
+    var jobRetention: Double?
+
+    @Flag(help: "Load the default model at start instead of on the first job.")
+    var preload = false
+
+    @Option(help: "Seconds a graceful shutdown waits for the running job to stop (default 10).")
+    var shutdownGrace: Double?
+
+    @Option(help: "Configuration file (key = value lines, keys as the long options).")
+    var config: String?
+
+    @Option(help: "Serve the interface described by this introspection XML file instead of the built-in one (development).")
+    var introspectionXml: String?
+
     func validate() throws {
-        if let threads, threads < 1 || threads > 1024 {
-            throw ValidationError("--threads must be between 1 and 1024, got \(threads)")
+        if let bus, DaemonSettings.BusChoice(argument: bus) == nil {
+            throw ValidationError("--bus must be session, system or a D-Bus address such as unix:path=/run/x, not '\(bus)'")
         }
     }
 
     func run() throws {
-        let dir = modelsDir ?? Self.defaultModelsDirectory()
-        FileHandle.standardError.write(Data("""
-            dynamicrafterd: bus \(bus), models in \(dir), \(threads ?? Threading.availableCPUs) threads
-            dynamicrafterd: the D-Bus service is not implemented yet; nothing to serve.
-
-            """.utf8))
-        throw ExitCode(69) // EX_UNAVAILABLE
-    }
-
-    static func defaultModelsDirectory() -> String {
-        let env = ProcessInfo.processInfo.environment
-        let base = env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? (env["HOME"] ?? "/root") + "/.local/share"
-        return base + "/dynamicrafter/models"
+        // Before any thread exists, so that every thread inherits it (see ProcessSignals).
+        ProcessSignals.prepare()
+        let settings: DaemonSettings
+        do {
+            settings = try DaemonSettings.resolve(self)
+        } catch {
+            Log.error("\(error)")
+            throw ExitCode(78) // EX_CONFIG
+        }
+        do {
+            try Lifecycle.run(settings, version: Self.version)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            Log.error("\(error)")
+            throw ExitCode(69) // EX_UNAVAILABLE
+        }
     }
 }

@@ -34,6 +34,8 @@ struct AnimationPipelineTests {
         refused({ $0.frames = 1 }, "frames")
         refused({ $0.frames = 65 }, "frames")
         refused({ $0.steps = 0 }, "steps")
+        refused({ $0.steps = 3 }, "steps")      // 'uniform': 1, 334, 667, 1000
+        refused({ $0.steps = 300 }, "steps")
         refused({ $0.guidanceScale = .nan }, "cfg-scale")
         refused({ $0.guidanceScale = -1 }, "cfg-scale")
         refused({ $0.imageGuidanceScale = .infinity }, "image-cfg-scale")

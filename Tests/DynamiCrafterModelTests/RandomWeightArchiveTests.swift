@@ -115,17 +115,18 @@ struct RandomWeightArchiveTests {
         #expect(imageContext.scalars.allSatisfy { $0.isFinite })
     }
 
-    @Test("the tiny UNet builds from the manifest's shapes")
-    func unetBuilds() throws {
+    @Test("the tiny UNet builds from the manifest's shapes and gives a finite output")
+    func unetRuns() throws {
         let config = try tinyConfig()
         let archive = RandomWeightArchive(manifest: try ParameterManifest(config: config), seed: 6)
         let context = ComputeContext(backend: try ComputeBackends.make(.onednn))
-        // attn2.alpha is a 0-dim scalar in the manifest, as in the checkpoints.
         let unet = try UNet(parameters: ParameterSource(archive: archive, prefix: CheckpointKeys.unet),
                             config: config.params.unetConfig.params, context: context)
-        let out = try unet(x: Tensor(shape: [1, 8, 2, 8, 8], repeating: 0.1), timesteps: [10],
-                           context: Tensor(shape: [1, 77 + 32, 32], repeating: 0.1), fs: [3])
-        #expect(out.shape == [1, 4, 2, 8, 8])
+        // Tiny config: 4 frames of 8×8 latents, context 77 text + 16·4 image tokens of width 32.
+        let x = Tensor(shape: [2, 8, 4, 8, 8], repeating: 0.3)
+        let c = Tensor(shape: [2, 77 + 64, 32], repeating: -0.2)
+        let out = try unet.callAsFunction(x: x, timesteps: [501, 501], context: c, fs: [3, 3])
+        #expect(out.shape == [2, 4, 4, 8, 8])
         #expect(out.scalars.allSatisfy { $0.isFinite })
     }
 }

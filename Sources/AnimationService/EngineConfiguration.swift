@@ -1,0 +1,29 @@
+import TensorCore
+
+/// How a `JobEngine` runs.
+public struct EngineConfiguration: Sendable {
+    /// Jobs that may wait in the queue (the running one not counted); more are refused (Busy).
+    public var maxQueueLength: Int
+    /// Seconds a finished job stays (for its progress, outcome and frames) before removal.
+    public var jobRetention: Double
+    /// Compute threads; nil = all CPUs.
+    public var threads: Int?
+    /// Compute backend; nil = the fastest available (oneDNN, else OpenBLAS).
+    public var backend: BackendKind?
+    public var inputLimits: InputLimits
+    /// A job's output descriptor that accepts no data for this many seconds fails the job.
+    public var outputStallTimeout: Double
+    /// Where the private folder for encoding results is made; nil = `$TMPDIR` or /tmp.
+    public var temporaryDirectory: String?
+
+    public init(maxQueueLength: Int = 8, jobRetention: Double = 60, threads: Int? = nil, backend: BackendKind? = nil,
+                inputLimits: InputLimits = .default, outputStallTimeout: Double = 60, temporaryDirectory: String? = nil) {
+        self.maxQueueLength = maxQueueLength
+        self.jobRetention = jobRetention
+        self.threads = threads
+        self.backend = backend
+        self.inputLimits = inputLimits
+        self.outputStallTimeout = outputStallTimeout
+        self.temporaryDirectory = temporaryDirectory
+    }
+}

@@ -1,0 +1,31 @@
+import DiffusionPipeline
+import DynamiCrafterModel
+
+/// One model found in the models directory, located and configured but not loaded.
+public struct ModelEntry: Sendable {
+    /// The folder name, or the weights file's name without its extension.
+    public let name: String
+    /// What was found in the directory: the folder or the weights file.
+    public let path: String
+    public let location: ModelLocation
+    /// The frame size the model generates.
+    public let frameWidth: Int
+    public let frameHeight: Int
+    /// The weights file's size in bytes.
+    public let sizeBytes: UInt64
+
+    public var weightsPath: String { location.weightsPath }
+    /// The preset name (256, 512, 512-interp, 1024); nil for a model with its own configuration.
+    public var preset: String? { location.preset }
+    public var defaultFrames: Int { location.defaults.frames }
+    public var defaultMode: AnimationMode { AnimationMode(location.defaults.mode) }
+}
+
+/// A model as listed to clients: the entry and its place in the service.
+public struct ModelInfo: Sendable {
+    public let entry: ModelEntry
+    /// Whether it is the model in memory now.
+    public let isLoaded: Bool
+    /// Whether requests that name no model use it.
+    public let isDefault: Bool
+}

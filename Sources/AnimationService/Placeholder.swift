@@ -1,2 +1,0 @@
-// Placeholder: the job engine is being written.
-enum AnimationServicePlaceholder {}

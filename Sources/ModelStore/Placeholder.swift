@@ -1,0 +1,2 @@
+// Placeholder: the model store is being written.
+enum ModelStorePlaceholder {}

@@ -1,0 +1,21 @@
+/* libgstdynamicrafter.so: GStreamer finds the plugin by this file name, which must match
+ * the name given to GST_PLUGIN_DEFINE. */
+#include "gstdynamicrafter.h"
+
+/* The "source module" GST_PLUGIN_DEFINE records. */
+#define PACKAGE "dynamicrafter"
+
+#ifndef DYNAMICRAFTER_VERSION
+#define DYNAMICRAFTER_VERSION "0.1.0"
+#endif
+
+static gboolean
+plugin_init (GstPlugin * plugin)
+{
+  return gst_dynamicrafter_register (plugin);
+}
+
+GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, dynamicrafter,
+    "DynamiCrafter image-to-video animation through the dynamicrafterd D-Bus service",
+    plugin_init, DYNAMICRAFTER_VERSION, GST_LICENSE_UNKNOWN, "DynamiCrafter for Linux",
+    "https://github.com/Doubiiu/DynamiCrafter")
