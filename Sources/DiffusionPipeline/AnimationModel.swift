@@ -54,8 +54,16 @@ public struct AnimationModel: Sendable {
     }
 
     /// Opens a `.safetensors` or `.ckpt` file and loads it with `config`.
+    ///
+    /// While the weights are packed, glibc is told to serve every block over 128 KiB with its
+    /// own mapping: each weight passes through temporary copies, and freed temporaries left
+    /// in the heap would strand ~16% of the model's size (measured on the full 256 model: 11.0
+    /// GiB resident instead of 9.5). Afterwards large blocks stay in the heap, so the step
+    /// loop's activations are reused instead of mapped and faulted in again every step.
     public static func load(path: String, config: ModelConfig, context: ComputeContext) throws -> AnimationModel {
-        try AnimationModel(archive: WeightFile.open(path), config: config, context: context)
+        AllocatorTuning.keepLargeBlocks(threshold: 128 << 10)
+        defer { AllocatorTuning.keepLargeBlocks() }
+        return try AnimationModel(archive: WeightFile.open(path), config: config, context: context)
     }
 
     /// The frame size the model was trained at (latent size × the VAE's downsampling).

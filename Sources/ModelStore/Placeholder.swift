@@ -1,2 +1,0 @@
-// Placeholder: the model store is being written.
-enum ModelStorePlaceholder {}

@@ -1,0 +1,262 @@
+import Foundation
+import Testing
+
+/// `dynamicrafter models fetch|add|list|remove` run as a user runs them, against a Hugging
+/// Face-like HTTP server on 127.0.0.1 serving a demo model (32×32 frames).
+@Suite("models command", .serialized)
+struct ModelsCommandTests {
+    /// One demo model (weights + config.json) for the suite.
+    static let demo: String = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("models-cli-demo-\(getpid())").path
+        _ = try? CLIRunner.run(["demo-model", dir, "--size", "32"])
+        return dir
+    }()
+
+    /// The server script is the one the ModelStore tests use (one copy, in
+    /// Tests/ModelStoreTests/TestServer.swift, between its `#"""` and `"""#`).
+    static func serverScript() throws -> String {
+        let source = try String(contentsOf: CLIRunner.packageRoot.appendingPathComponent("Tests/ModelStoreTests/TestServer.swift"), encoding: .utf8)
+        guard let start = source.range(of: "#\"\"\"\n"), let end = source.range(of: "\"\"\"#", range: start.upperBound ..< source.endIndex) else {
+            throw CLIRunner.Missing(description: "the server script was not found in Tests/ModelStoreTests/TestServer.swift")
+        }
+        return String(source[start.upperBound ..< end.lowerBound])
+    }
+
+    /// The Python server, stopped when the value is released.
+    final class Server {
+        let port: Int
+        let log: String
+        private let process: Process
+        private let input = Pipe()
+
+        init(directory: String, file: String) throws {
+            let script = directory + "/server.py"
+            log = directory + "/requests.jsonl"
+            try ModelsCommandTests.serverScript().write(toFile: script, atomically: true, encoding: .utf8)
+            let sha = String(try Tools.run("sha256sum", [file]).prefix(64))
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script, file, sha, log]
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            process.standardInput = input
+            try process.run()
+            var line = Data()
+            while !line.contains(10) {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                line.append(chunk)
+            }
+            guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                process.terminate()
+                throw CLIRunner.Missing(description: "the test HTTP server did not start")
+            }
+            self.port = port
+        }
+
+        deinit {
+            // The server exits when its stdin closes; SIGKILL if it has not after 5 s.
+            try? input.fileHandleForWriting.close()
+            for _ in 0 ..< 500 where process.isRunning { Thread.sleep(forTimeInterval: 0.01) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+
+        func url(_ mode: String) -> String { "http://127.0.0.1:\(port)/\(mode)/Doubiiu/Tiny/resolve/main/model.ckpt" }
+
+        var requestLog: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+    }
+
+    /// Runs the CLI with extra environment variables (proxies cleared so that loopback traffic
+    /// goes straight to the test server).
+    static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> CLIRunner.Result {
+        let process = Process()
+        process.executableURL = try CLIRunner.executable()
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        for key in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY", "HF_ENDPOINT"] {
+            environment[key] = nil
+        }
+        environment.merge(extra) { $1 }
+        process.environment = environment
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("models-cli-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let outURL = dir.appendingPathComponent("stdout")
+        let errURL = dir.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL)
+        let err = try FileHandle(forWritingTo: errURL)
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(120)
+        while process.isRunning {
+            if ContinuousClock.now > deadline {
+                process.terminate()
+                Issue.record("dynamicrafter \(arguments.joined(separator: " ")) did not finish within 120 s")
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        process.waitUntilExit()
+        try out.close()
+        try err.close()
+        return CLIRunner.Result(status: process.terminationStatus,
+                                stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+                                stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+    }
+
+    func fetchTiny(_ server: Server, _ mode: String, models: String) throws -> CLIRunner.Result {
+        try Self.run(["models", "fetch", "--url", server.url(mode), "--config", Self.demo + "/config.json", "--name", "tiny",
+                      "--models-dir", models])
+    }
+
+    @Test("fetch installs and verifies; plain progress lines off a terminal; list and remove")
+    func fetchListRemove() throws {
+        try CLIRunner.withTemporaryDirectory { dir in
+            let server = try Server(directory: dir, file: Self.demo + "/model.safetensors")
+            let models = dir + "/models"
+            let r = try fetchTiny(server, "ok", models: models)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("installed tiny: \(models)/tiny/model.safetensors"))
+            #expect(r.stdout.contains("verified"))
+            #expect(r.stderr.contains("downloading \(server.url("ok"))"))
+            #expect(r.stderr.contains("(100%)"))
+            #expect(r.stderr.contains("/s"))
+            #expect(r.stderr.contains("verifying the SHA-256"))
+            #expect(!r.stderr.contains("\r"))
+            // A line per tenth at most (plus the stage lines), not one per chunk.
+            #expect(r.stderr.split(separator: "\n").count <= 16, "\(r.stderr)")
+
+            let list = try Self.run(["models", "list", "--models-dir", models])
+            #expect(list.status == 0)
+            let lines = list.stdout.split(separator: "\n")
+            #expect(lines.first?.hasPrefix("NAME") == true)
+            #expect(lines.count == 2)
+            #expect(lines.last?.hasPrefix("tiny") == true)
+            #expect(lines.last?.contains(" yes ") == true)
+            #expect(lines.last?.contains("F16") == true)
+
+            let removed = try Self.run(["models", "remove", "tiny", "--models-dir", models])
+            #expect(removed.status == 0)
+            #expect(removed.stdout.contains("removed tiny"))
+            let empty = try Self.run(["models", "list", "--models-dir", models])
+            #expect(empty.stdout.contains("no models installed"))
+            let again = try Self.run(["models", "remove", "tiny", "--models-dir", models])
+            #expect(again.status == 1)
+            #expect(again.stderr.contains("no model named tiny"))
+        }
+    }
+
+    @Test("an interrupted fetch says how to resume; running it again resumes with Range")
+    func resume() throws {
+        try CLIRunner.withTemporaryDirectory { dir in
+            let server = try Server(directory: dir, file: Self.demo + "/model.safetensors")
+            let models = dir + "/models"
+            let first = try fetchTiny(server, "drop", models: models)
+            #expect(first.status == 1)
+            #expect(first.stderr.contains("run the same command again to resume"))
+            let listed = try Self.run(["models", "list", "--models-dir", models])
+            #expect(listed.stdout.contains("no models installed"))
+            let second = try fetchTiny(server, "drop", models: models)
+            #expect(second.status == 0, "\(second.stderr)")
+            #expect(second.stderr.contains("resuming after"))
+            #expect(server.requestLog.contains("\"range\": \"bytes="))
+        }
+    }
+
+    @Test("a wrong published hash, 404 and 500 fail clearly and install nothing")
+    func failures() throws {
+        try CLIRunner.withTemporaryDirectory { dir in
+            let server = try Server(directory: dir, file: Self.demo + "/model.safetensors")
+            let models = dir + "/models"
+            let lie = try fetchTiny(server, "lie", models: models)
+            #expect(lie.status == 1)
+            #expect(lie.stderr.contains("corrupt or not the published one"))
+            for status in ["404", "500"] {
+                let r = try fetchTiny(server, status, models: models)
+                #expect(r.status == 1)
+                #expect(r.stderr.contains("HTTP \(status)"))
+            }
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: models)) ?? []).isEmpty)
+        }
+    }
+
+    @Test("presets resolve through HF_ENDPOINT and --base-url; keys are checked before installing")
+    func presetURLs() throws {
+        try CLIRunner.withTemporaryDirectory { dir in
+            let server = try Server(directory: dir, file: Self.demo + "/model.safetensors")
+            let models = dir + "/models"
+            let viaEnv = try Self.run(["models", "fetch", "256", "--models-dir", models],
+                                      environment: ["HF_ENDPOINT": "http://127.0.0.1:\(server.port)/ok"])
+            #expect(viaEnv.status == 1)
+            #expect(viaEnv.stderr.contains("downloading http://127.0.0.1:\(server.port)/ok/Doubiiu/DynamiCrafter/resolve/main/model.ckpt"))
+            #expect(viaEnv.stderr.contains("do not fit the model"))
+            let viaOption = try Self.run(["models", "fetch", "512-interp", "--models-dir", models,
+                                          "--base-url", "http://127.0.0.1:\(server.port)/ok"])
+            #expect(viaOption.stderr.contains("/ok/Doubiiu/DynamiCrafter_512_Interp/resolve/main/model.ckpt"))
+            #expect(viaOption.status == 1)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: models)) ?? []).isEmpty)
+            let unknown = try Self.run(["models", "fetch", "640", "--models-dir", models])
+            #expect(unknown.status == 1)
+            #expect(unknown.stderr.contains("unknown preset"))
+        }
+    }
+
+    @Test("http_proxy is honoured (libcurl underneath URLSession), redirects included")
+    func proxy() throws {
+        try CLIRunner.withTemporaryDirectory { dir in
+            let server = try Server(directory: dir, file: Self.demo + "/model.safetensors")
+            let r = try Self.run(["models", "fetch", "--url", "http://models.example.invalid/ok/Doubiiu/Tiny/resolve/main/model.ckpt",
+                                  "--config", Self.demo + "/config.json", "--name", "tiny", "--models-dir", dir + "/models"],
+                                 environment: ["http_proxy": "http://127.0.0.1:\(server.port)"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(server.requestLog.contains("\"path\": \"http://models.example.invalid/ok/Doubiiu/Tiny/resolve/main/model.ckpt\""))
+            #expect(server.requestLog.contains("\"path\": \"http://models.example.invalid/cdn/ok/model.ckpt\""))
+        }
+    }
+
+    @Test("an unreachable network names the manual alternative")
+    func unreachable() throws {
+        try CLIRunner.withTemporaryDirectory { dir in
+            let r = try Self.run(["models", "fetch", "256", "--models-dir", dir + "/models", "--base-url", "http://127.0.0.1:1"])
+            #expect(r.status == 1)
+            #expect(r.stderr.contains("cannot reach"))
+            #expect(r.stderr.contains("dynamicrafter models add FILE --preset 256"))
+        }
+    }
+
+    @Test("add the demo model, list it under XDG_DATA_HOME, animate-ready folder, remove")
+    func addDemo() throws {
+        try CLIRunner.withTemporaryDirectory { dir in
+            let env = ["XDG_DATA_HOME": dir + "/data"]
+            let store = dir + "/data/dynamicrafter/models"
+            let added = try Self.run(["models", "add", Self.demo + "/model.safetensors", "--config", Self.demo + "/config.json",
+                                      "--name", "demo"], environment: env)
+            #expect(added.status == 0, "\(added.stderr)")
+            #expect(added.stdout.contains("installed demo"))
+            #expect(added.stdout.contains("animate --model \(store)/demo"))
+            #expect(FileManager.default.fileExists(atPath: store + "/demo/model.safetensors"))
+            #expect(FileManager.default.fileExists(atPath: store + "/demo/config.json"))
+            let list = try Self.run(["models", "list"], environment: env)
+            #expect(list.stdout.contains("demo"))
+            #expect(list.stdout.contains("\(store)/demo/model.safetensors"))
+            // A preset the file does not fit: refused with the key report.
+            let wrong = try Self.run(["models", "add", Self.demo + "/model.safetensors", "--preset", "256"], environment: env)
+            #expect(wrong.status == 1)
+            #expect(wrong.stderr.contains("missing"))
+            // --convert needs a .ckpt source: a safetensors model is refused with a pointer to `convert`.
+            let convert = try Self.run(["models", "add", Self.demo + "/model.safetensors", "--config", Self.demo + "/config.json",
+                                        "--name", "demo2", "--convert", "bf16"], environment: env)
+            #expect(convert.status == 1)
+            #expect(convert.stderr.contains("already a safetensors file"))
+            #expect(!FileManager.default.fileExists(atPath: store + "/demo2"))
+            let removed = try Self.run(["models", "remove", "demo"], environment: env)
+            #expect(removed.status == 0)
+            #expect(!FileManager.default.fileExists(atPath: store + "/demo"))
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Testing
+
+/// A Hugging Face-like HTTP server on 127.0.0.1 (Python's `http.server`, started per test):
+/// `GET /<mode>/<repo>/resolve/main/model.ckpt` answers 302 to `/cdn/<mode>/model.ckpt` with
+/// the file's sha256 in `X-Linked-Etag` (and `X-Linked-Size`); the CDN path serves the bytes
+/// with `Content-Length`, `Accept-Ranges: bytes`, a non-sha `ETag`, and honours `Range`.
+/// Modes: `ok`; `direct` (no redirect, sha256 in `ETag`); `drop` (a request without `Range`
+/// gets the full `Content-Length` but only half the bytes, then the connection closes); `lie`
+/// (publishes a wrong hash); `norange` (ignores `Range`, always 200); `nohash`; `404`; `500`.
+/// Used as an HTTP proxy, it logs the absolute URL asked for (status 0), then serves the path.
+/// Every request is logged as a JSON line (path, range, status, bytes it will send).
+final class TestServer {
+    struct Request: Decodable {
+        let path: String
+        let range: String?
+        let status: Int
+        let bytes: Int
+    }
+
+    let port: Int
+    let fileSHA256: String
+    let fileSize: Int
+    private let process: Process
+    private let input = Pipe()
+    private let logPath: String
+
+    static let script = #"""
+import http.server, json, os, socket, sys, threading
+data = open(sys.argv[1], 'rb').read()
+sha = sys.argv[2]
+log_path = sys.argv[3]
+lock = threading.Lock()
+def log(**entry):
+    with lock:
+        with open(log_path, 'a') as f:
+            f.write(json.dumps(entry) + "\n")
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def log_message(self, *args):
+        pass
+    def plain(self, status, text):
+        body = text.encode()
+        log(path=self.path, range=self.headers.get('Range'), status=status, bytes=0)
+        self.send_response(status)
+        self.send_header('Content-Type', 'text/plain')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        if self.path.startswith('http://'):
+            # Asked as a proxy (absolute form): log that, then serve the path.
+            log(path=self.path, range=self.headers.get('Range'), status=0, bytes=0)
+            self.path = '/' + self.path.split('/', 3)[3]
+        parts = self.path.strip('/').split('/')
+        rng = self.headers.get('Range')
+        if parts[0] == 'cdn':
+            return self.serve(parts[1], rng, False)
+        mode = parts[0]
+        if mode == '404':
+            return self.plain(404, 'Entry not found')
+        if mode == '500':
+            return self.plain(500, 'Internal Error')
+        if mode == 'direct':
+            return self.serve(mode, rng, True)
+        log(path=self.path, range=rng, status=302, bytes=0)
+        self.send_response(302)
+        published = ('0' * 64) if mode == 'lie' else sha
+        if mode != 'nohash':
+            self.send_header('X-Linked-Etag', '"%s"' % published)
+        self.send_header('X-Linked-Size', str(len(data)))
+        self.send_header('Location', '/cdn/%s/model.ckpt' % mode)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+    def serve(self, mode, rng, direct):
+        start = 0
+        if rng and mode != 'norange':
+            start = int(rng.split('=')[1].split('-')[0])
+        if start >= len(data) and start > 0:
+            log(path=self.path, range=rng, status=416, bytes=0)
+            self.send_response(416)
+            self.send_header('Content-Range', 'bytes */%d' % len(data))
+            self.send_header('Content-Length', '0')
+            self.end_headers()
+            return
+        body = data[start:]
+        status = 206 if start > 0 else 200
+        drop = mode == 'drop' and start == 0
+        sent = len(body) // 2 if drop else len(body)
+        log(path=self.path, range=rng, status=status, bytes=sent)
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/octet-stream')
+        self.send_header('Content-Length', str(len(body)))
+        self.send_header('Accept-Ranges', 'bytes')
+        self.send_header('ETag', '"%s"' % (sha if direct else 'cdn-0123456789abcdef0123456789abcdef'))
+        if status == 206:
+            self.send_header('Content-Range', 'bytes %d-%d/%d' % (start, len(data) - 1, len(data)))
+        self.end_headers()
+        self.wfile.write(body[:sent])
+        self.wfile.flush()
+        if drop:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+def watch_stdin():
+    # The test closes our stdin when it is done (SIGTERM may be blocked in the test's children).
+    sys.stdin.buffer.read()
+    os._exit(0)
+threading.Thread(target=watch_stdin, daemon=True).start()
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""#
+
+    struct StartFailure: Error, CustomStringConvertible { let description: String }
+
+    /// Serves `file`; `directory` holds the script and the log.
+    init(serving file: String, directory: String) throws {
+        let scriptPath = (directory as NSString).appendingPathComponent("server.py")
+        logPath = (directory as NSString).appendingPathComponent("requests.jsonl")
+        try Self.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        fileSHA256 = try Self.sha256sum(file)
+        fileSize = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.intValue ?? 0
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", scriptPath, file, fileSHA256, logPath]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = input
+        try process.run()
+        // The first line is the port (EOF if Python failed to start).
+        var line = Data()
+        while !line.contains(10) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            process.terminate()
+            throw StartFailure(description: "the test HTTP server did not start (python3 \(scriptPath))")
+        }
+        self.port = port
+    }
+
+    deinit {
+        try? input.fileHandleForWriting.close()
+        // Bounded: the server exits when its stdin closes; SIGKILL if it has not after 5 s.
+        for _ in 0 ..< 500 where process.isRunning { Thread.sleep(forTimeInterval: 0.01) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    func base(_ mode: String) -> String { "http://127.0.0.1:\(port)/\(mode)" }
+
+    func requests() throws -> [Request] {
+        guard let data = FileManager.default.contents(atPath: logPath) else { return [] }
+        return try data.split(separator: 10).map { try JSONDecoder().decode(Request.self, from: Data($0)) }
+    }
+
+    /// `sha256sum FILE`, the reference the hashes are compared with.
+    static func sha256sum(_ file: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [file]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(String(decoding: data, as: UTF8.self).prefix(64))
+    }
+}
