@@ -183,7 +183,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DaemonTests",
-            dependencies: ["DBusKit"],
+            dependencies: ["DBusKit", "TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import TestingSupport
 import DBusKit
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import TestingSupport
 import DBusKit
 import Dispatch
 import Foundation

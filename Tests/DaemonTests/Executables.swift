@@ -1,3 +1,4 @@
+import TestingSupport
 import Foundation
 
 /// Finds the executables the integration tests run: the daemon and the command-line tool

@@ -7,25 +7,24 @@ import Glibc
 /// directory with a permissive session-type policy, its address read from
 /// `--print-address`, and terminated (and its directory removed) when the test is done.
 /// Self-contained on purpose, so it can move to a shared test-support target unchanged.
-/// (A copy of Tests/DBusKitTests/PrivateBus.swift, which a test target cannot import; this one
-/// can also take a policy of its own and extra configuration to include.)
-final class PrivateBus: @unchecked Sendable {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+public final class PrivateBus: @unchecked Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        public init(description: String) { self.description = description }
     }
 
     static let daemonPath = "/usr/bin/dbus-daemon"
 
     /// The bus address clients connect to (`unix:path=…,guid=…`).
-    let address: String
+    public let address: String
     /// The temporary directory holding the socket and the configuration.
-    let directory: String
+    public let directory: String
     private let process: Process
     private let lock = NSLock()
     private var stopped = false
 
     /// The permissive policy of a test session bus.
-    static let permissivePolicy = """
+    public static let permissivePolicy = """
           <policy context="default">
             <allow send_destination="*" eavesdrop="true"/>
             <allow eavesdrop="true"/>
@@ -36,7 +35,7 @@ final class PrivateBus: @unchecked Sendable {
     /// Starts a bus. `serviceDirectories` become `<servicedir>` entries, for D-Bus activation;
     /// `policy` replaces the permissive default policy and `includes` are configuration files
     /// read after it (e.g. a service's system bus policy).
-    init(serviceDirectories: [String] = [], policy: String = PrivateBus.permissivePolicy, includes: [String] = [],
+    public init(serviceDirectories: [String] = [], policy: String = PrivateBus.permissivePolicy, includes: [String] = [],
          startupTimeout: Double = 10) throws {
         var template = Array((NSTemporaryDirectory() + "/dbuskit-bus-XXXXXX").utf8CString)
         guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
@@ -87,7 +86,7 @@ final class PrivateBus: @unchecked Sendable {
     deinit { stop() }
 
     /// Terminates the daemon and removes its directory (idempotent).
-    func stop() {
+    public func stop() {
         lock.lock()
         defer { lock.unlock() }
         guard !stopped else { return }
@@ -102,14 +101,21 @@ final class PrivateBus: @unchecked Sendable {
     }
 
     /// The environment for external tools (dbus-send, gdbus, busctl) to use this bus.
-    var environment: [String: String] {
+    /// Runs `body` with a fresh bus, stopping it afterwards whatever happens.
+    public static func with<R>(_ body: (PrivateBus) async throws -> R) async throws -> R {
+        let bus = try PrivateBus()
+        defer { bus.stop() }
+        return try await body(bus)
+    }
+
+    public var environment: [String: String] {
         var environment = ProcessInfo.processInfo.environment
         environment["DBUS_SESSION_BUS_ADDRESS"] = address
         return environment
     }
 
     /// Runs an external tool against this bus; returns its exit status and outputs.
-    func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+    public func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: tool)
         child.arguments = arguments
