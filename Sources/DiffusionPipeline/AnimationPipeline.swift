@@ -138,7 +138,7 @@ public struct AnimationPipeline: Sendable {
         }
         noise = loop.noiseSource
         let latent = loop.x
-        guard latent.scalars.allSatisfy(\.isFinite) else { throw AnimationError.nonFiniteOutput(stage: "denoising") }
+        guard Self.isFinite(latent) else { throw AnimationError.nonFiniteOutput(stage: "denoising") }
         hooks.trace?("latent_final", latent)
         timings[.denoising] = seconds(since: denoiseStart)
 
@@ -228,7 +228,7 @@ public struct AnimationPipeline: Sendable {
         let frames = try Tensor.concatenated(encodeIndices.map(videoFrame), along: 0)
         let rows = try Tensor.concatenated(encodeIndices.map { try encoderNoise.sliced(along: 0, range: $0..<($0 + 1)) }, along: 0)
         let z = try model.vae.encode(frames: frames, noise: rows, perFrame: settings.perFrameVAE, interrupt: interrupt)
-        guard z.scalars.allSatisfy(\.isFinite) else { throw AnimationError.nonFiniteOutput(stage: "encoding the image") }
+        guard Self.isFinite(z) else { throw AnimationError.nonFiniteOutput(stage: "encoding the image") }
         func latentOf(frame i: Int) throws -> Tensor {
             let k = encodeIndices.firstIndex(of: i) ?? 0
             return try z.sliced(along: 0, range: k..<(k + 1))
@@ -261,8 +261,13 @@ public struct AnimationPipeline: Sendable {
         let decoded = try model.vae.decode(scaledLatent: frames, perFrame: perFrame, interrupt: interrupt)
         let (oc, oh, ow) = (decoded.shape[1], decoded.shape[2], decoded.shape[3])
         let video = try decoded.reshaped([1, t, oc, oh, ow]).permuted([0, 2, 1, 3, 4])
-        guard video.scalars.allSatisfy(\.isFinite) else { throw AnimationError.nonFiniteOutput(stage: "decoding") }
+        guard Self.isFinite(video) else { throw AnimationError.nonFiniteOutput(stage: "decoding") }
         return video
+    }
+
+    /// Every value finite, read in place (`scalars` would copy the whole tensor).
+    static func isFinite(_ t: Tensor) -> Bool {
+        t.withUnsafeBufferPointer { $0.allSatisfy(\.isFinite) }
     }
 
     /// `[1, 3, T, H, W]` → T RGB images, as the reference saves them:

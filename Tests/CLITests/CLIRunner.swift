@@ -66,11 +66,18 @@ enum CLIRunner {
 
     /// Runs the CLI with `arguments`; output goes through files so that large outputs cannot
     /// block the child, and a hang fails the test after `timeout`.
-    static func run(_ arguments: [String], timeout: Duration = .seconds(120)) throws -> Result {
+    /// `environment` edits the inherited environment (OPENBLAS_CORETYPE and friends stay): a
+    /// nil value removes the variable.
+    static func run(_ arguments: [String], timeout: Duration = .seconds(120),
+                    environment edits: [String: String?] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = try executable()
         process.arguments = arguments
-        // The environment is inherited unchanged (OPENBLAS_CORETYPE and friends included).
+        if !edits.isEmpty {
+            var environment = ProcessInfo.processInfo.environment
+            for (key, value) in edits { environment[key] = value }
+            process.environment = environment
+        }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -70,43 +70,12 @@ struct ModelsCommandTests {
     /// Runs the CLI with extra environment variables (proxies cleared so that loopback traffic
     /// goes straight to the test server).
     static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> CLIRunner.Result {
-        let process = Process()
-        process.executableURL = try CLIRunner.executable()
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
+        var edits: [String: String?] = [:]
         for key in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY", "HF_ENDPOINT"] {
-            environment[key] = nil
+            edits[key] = .some(nil)
         }
-        environment.merge(extra) { $1 }
-        process.environment = environment
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("models-cli-run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let outURL = dir.appendingPathComponent("stdout")
-        let errURL = dir.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL)
-        let err = try FileHandle(forWritingTo: errURL)
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(120)
-        while process.isRunning {
-            if ContinuousClock.now > deadline {
-                process.terminate()
-                Issue.record("dynamicrafter \(arguments.joined(separator: " ")) did not finish within 120 s")
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        process.waitUntilExit()
-        try out.close()
-        try err.close()
-        return CLIRunner.Result(status: process.terminationStatus,
-                                stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-                                stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+        for (key, value) in extra { edits[key] = value }
+        return try CLIRunner.run(arguments, environment: edits)
     }
 
     func fetchTiny(_ server: Server, _ mode: String, models: String) throws -> CLIRunner.Result {
