@@ -86,7 +86,7 @@ let package = Package(
         // nothing of D-Bus (the daemon's D-Bus layer maps it onto the bus).
         .target(
             name: "AnimationService",
-            dependencies: ["TensorCore", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO"],
+            dependencies: ["TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ModelStore"],
             swiftSettings: strictness
         ),
         // Installed models: fetch (HTTP with resume and SHA-256 verification), add, list, remove.
@@ -193,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ModelStoreTests",
-            dependencies: ["ModelStore", "DiffusionPipeline", "DynamiCrafterModel", "Weights", "TensorCore"],
+            dependencies: ["ModelStore", "DiffusionPipeline", "DynamiCrafterModel", "Weights", "TensorCore", "TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(
@@ -213,7 +213,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["Weights"],
+            dependencies: ["Weights", "TensorCore", "TestingSupport"],
             swiftSettings: strictness
         ),
     ],

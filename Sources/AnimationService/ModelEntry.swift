@@ -13,6 +13,12 @@ public struct ModelEntry: Sendable {
     public let frameHeight: Int
     /// The weights file's size in bytes.
     public let sizeBytes: UInt64
+    /// The models folder's install record vouches for the weights that load (hash and keys
+    /// checked by `dynamicrafter models fetch|add`, size unchanged since). False for models
+    /// put there by hand.
+    public let verified: Bool
+    /// Floating-point dtypes of the weights that load ("F32", "BF16", "F16+F32"…).
+    public let dtype: String
 
     public var weightsPath: String { location.weightsPath }
     /// The preset name (256, 512, 512-interp, 1024); nil for a model with its own configuration.

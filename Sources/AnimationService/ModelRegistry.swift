@@ -1,7 +1,9 @@
 import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
+import ModelStore
 import Synchronization
+import Weights
 
 /// The models installed in one directory. Every sub-folder and every `.safetensors`/`.ckpt`
 /// file directly inside it that `ModelLocation.resolve` accepts is a model: a folder holding
@@ -118,7 +120,13 @@ public final class ModelRegistry: Sendable {
         let latentHeight = latent.first ?? 0
         let latentWidth = latent.count > 1 ? latent[1] : latentHeight
         let weightsSize = ((try? FileManager.default.attributesOfItem(atPath: location.weightsPath))?[.size] as? NSNumber)?.uint64Value ?? 0
+        // What the model store knows of a folder it installed; loose files are unverified.
+        let installed = ModelStore(directory: (path as NSString).deletingLastPathComponent).model(named: name)
+        let vouched = installed.map { $0.weightsPath == location.weightsPath && $0.verified } ?? false
+        let dtype = installed.flatMap { $0.weightsPath == location.weightsPath ? $0.dtype : nil }
+            ?? (try? WeightFile.open(location.weightsPath)).map(ModelCheck.dtypes(of:)) ?? "unreadable"
         return ModelEntry(name: name, path: path, location: location,
-                          frameWidth: latentWidth * factor, frameHeight: latentHeight * factor, sizeBytes: weightsSize)
+                          frameWidth: latentWidth * factor, frameHeight: latentHeight * factor, sizeBytes: weightsSize,
+                          verified: vouched, dtype: dtype)
     }
 }

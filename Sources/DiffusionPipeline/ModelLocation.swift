@@ -97,10 +97,15 @@ public struct ModelLocation: Sendable {
 
 extension ModelLocation {
     /// The 512, 512-interp and 1024 checkpoints have identical keys and shapes (the UNet is
-    /// convolutional; only the sampling differs). The path decides when it names one — the
-    /// reference's `checkpoints/dynamicrafter_1024_v1/model.ckpt`, the models folder's
-    /// `1024/model.ckpt` — else the mode (interpolate and loop mean 512-interp).
+    /// convolutional; only the sampling differs). The models folder's install record decides
+    /// first, then the path when it names one — the reference's
+    /// `checkpoints/dynamicrafter_1024_v1/model.ckpt`, the models folder's `1024/model.ckpt` —
+    /// else the mode (interpolate and loop mean 512-interp).
     static func disambiguate(_ candidates: [Preset], path: String, mode: AnimationMode?) throws -> Preset {
+        // `dynamicrafter models fetch|add` records the preset it checked the file against.
+        if let recorded = installedPreset(beside: path), let preset = candidates.first(where: { $0.name == recorded }) {
+            return preset
+        }
         let lowered = path.lowercased()
         let components = lowered.split(separator: "/").map(String.init)
         func mentions(_ preset: Preset) -> Bool {
@@ -123,6 +128,18 @@ extension ModelLocation {
         }
         throw ModelLocationError("\(path): the checkpoint's keys fit the presets \(candidates.map(\.name).joined(separator: ", ")) "
             + "equally (they differ only in how they are sampled); pass --config with one of them, or keep it in a folder named after its preset")
+    }
+}
+
+extension ModelLocation {
+    /// The `preset` field of `installed.json` beside the weights: the record the model store
+    /// (`dynamicrafter models`) writes when it installs a model, e.g. `models fetch 1024 --name hd`.
+    static func installedPreset(beside weights: String) -> String? {
+        struct Record: Decodable { let preset: String? }
+        let folder = (weights as NSString).deletingLastPathComponent
+        let path = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("installed.json")
+        guard let data = FileManager.default.contents(atPath: path), data.count < 1 << 16 else { return nil }
+        return (try? JSONDecoder().decode(Record.self, from: data))?.preset
     }
 }
 

@@ -84,6 +84,7 @@ struct ModelsCommand: ParsableCommand {
                 throw ModelsCommand.fail("name a preset (\(Preset.names.joined(separator: ", "))), or give --url with --config and --name")
             }
             let source: URL
+            let base = ModelSource.baseURL(explicit: baseURL)
             do {
                 if let url {
                     guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
@@ -91,7 +92,7 @@ struct ModelsCommand: ParsableCommand {
                     }
                     source = parsed
                 } else if let preset {
-                    source = try ModelSource.url(preset: preset.name, baseURL: ModelSource.baseURL(explicit: baseURL))
+                    source = try ModelSource.url(preset: preset.name, baseURL: base)
                 } else {
                     throw ModelStoreError.invalidArgument("--config needs a preset or --url to download from")
                 }
@@ -103,16 +104,25 @@ struct ModelsCommand: ParsableCommand {
             }
             let display = TransferDisplay(label: modelName)
             let model: InstalledModel
+            let request = FetchRequest(name: modelName, url: source, check: check, expectedSHA256: sha256,
+                                       credentials: ModelSource.credentials(baseURL: base))
+            let already = CallbackFlag()
             do {
-                model = try store.fetch(FetchRequest(name: modelName, url: source, check: check, expectedSHA256: sha256),
-                                        stage: { stage in display.stage(stage, url: source) },
-                                        progress: { display.update($0) })
+                model = try store.fetch(request, stage: { stage in
+                    if case .alreadyInstalled = stage { already.set() }
+                    display.stage(stage, url: source)
+                }, progress: { display.update($0) })
             } catch {
                 display.finish()
                 throw ModelsCommand.fail(error)
             }
             display.finish()
-            print("installed \(model.name): \(model.weightsPath) (\(humanBytes(Int(model.size))), sha256 \(model.record?.sha256 ?? "?"), verified)")
+            let sha = model.record?.sha256 ?? "?"
+            if already.isSet {
+                print("\(model.name) is already installed: \(model.weightsPath) (\(humanBytes(Int(model.size))), sha256 \(sha), verified)")
+            } else {
+                print("installed \(model.name): \(model.weightsPath) (\(humanBytes(Int(model.size))), sha256 \(sha), verified)")
+            }
             try ModelsCommand.convertIfAsked(convert, model: model, store: store)
             ModelsCommand.printUsage(model)
         }
@@ -237,41 +247,39 @@ struct ModelsCommand: ParsableCommand {
         print("try: dynamicrafter animate --model \(model.path) --image IMAGE --output clip.mp4")
     }
 
-    /// `--convert`: writes `model.safetensors` beside the installed weights (under a temporary
-    /// name, renamed when complete, as `convert` does) and records it.
+    /// `--convert`: writes `model.safetensors` beside the installed weights and records it.
+    /// The model stays installed whatever happens here.
     static func convertIfAsked(_ conversion: Conversion, model: InstalledModel, store: ModelStore) throws {
         guard let target = conversion.dtype else { return }
-        guard let record = model.record else { return }
-        let input = (model.path as NSString).appendingPathComponent(record.file)
-        let output = (model.path as NSString).appendingPathComponent("model.safetensors")
-        guard input != output else {
-            throw fail("\(input) is already a safetensors file; use `dynamicrafter convert` to change its precision")
-        }
-        let written: Int
-        let inputSize: Int
+        if model.record == nil { return }
+        writeToStandardError("writing a \(target.rawValue) copy of \(model.name)\n")
+        let result: ConversionResult
         do {
-            let archive = try WeightFile.open(input)
-            inputSize = archive.fileSize
-            let entries = archive.infos.map { entry in
-                (name: entry.name, info: TensorInfo(dtype: entry.info.dtype.isFloatingPoint ? target : entry.info.dtype, shape: entry.info.shape))
-            }
-            written = try SafetensorsWriter.write(entries: entries, metadata: archive.metadata, to: output) { name in
-                let tensor = try archive.tensor(named: name)
-                guard tensor.dtype.isFloatingPoint, tensor.dtype != target else { return tensor }
-                return try ConvertCommand.convert(tensor, to: target)
-            }
-            try store.recordConversion(name: model.name, copy: .init(file: "model.safetensors", dtype: target.rawValue, size: Int64(written)))
+            result = try store.convert(name: model.name, to: target)
         } catch {
-            throw fail("converting \(input): \(error)")
+            throw fail("\(model.name) is installed, but the \(target.rawValue) copy was not written: \(error)")
         }
-        let saved = inputSize - written
-        let percent = inputSize > 0 ? Int((Double(saved) / Double(inputSize) * 100).rounded()) : 0
+        let original = model.record?.file ?? "the original"
+        if result.alreadyPresent {
+            print("\(result.path) (\(target.rawValue), \(humanBytes(Int(result.size)))) is already there; it is loaded in preference to \(original)")
+            return
+        }
+        let saved = result.saving
+        let percent = result.originalSize > 0 ? Int((Double(saved) / Double(result.originalSize) * 100).rounded()) : 0
         if saved >= 0 {
-            print("wrote \(output) (\(target.rawValue), \(humanBytes(written))): \(humanBytes(saved)) (\(percent)%) smaller than \(record.file); it is loaded in preference, and \(record.file) may be deleted to free the space")
+            print("wrote \(result.path) (\(target.rawValue), \(humanBytes(Int(result.size)))): \(humanBytes(Int(saved))) (\(percent)%) smaller than \(original); it is loaded in preference, and \(original) may be deleted to free the space")
         } else {
-            print("wrote \(output) (\(target.rawValue), \(humanBytes(written))): \(humanBytes(-saved)) larger than \(record.file)")
+            print("wrote \(result.path) (\(target.rawValue), \(humanBytes(Int(result.size)))): \(humanBytes(Int(-saved))) larger than \(original); it is loaded in preference")
         }
     }
+}
+
+/// A flag set from a callback (which may run on another thread) and read afterwards.
+final class CallbackFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }
 
 /// Download progress on standard error: a redrawn bar on a terminal; otherwise a plain line at
@@ -291,6 +299,8 @@ final class TransferDisplay: @unchecked Sendable {
         defer { lock.unlock() }
         closeLine()
         switch stage {
+        case .alreadyInstalled:
+            break
         case let .downloading(resumingFrom):
             let resume = resumingFrom > 0 ? " (resuming after \(humanBytes(Int(resumingFrom))))" : ""
             writeToStandardError("downloading \(url.absoluteString)\(resume)\n")

@@ -146,6 +146,8 @@ final class AnimatorService: Sendable {
                 "frames": .uint32(UInt32(clamping: entry.defaultFrames)),
                 "mode": .string(entry.defaultMode.rawValue),
                 "size": .uint64(entry.sizeBytes),
+                "dtype": .string(entry.dtype),
+                "verified": .bool(entry.verified),
                 "loaded": .bool(info.isLoaded),
                 "default": .bool(info.isDefault),
             ])])

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -45,11 +48,35 @@ public struct Downloader: Sendable {
         var publishedSHA256: String?
     }
 
+    /// A bearer token and the one origin it may be sent to. Hugging Face redirects LFS files to
+    /// a CDN on another host; the token must not follow (it would leak to the CDN, whose
+    /// signed URL needs none), so it goes only to requests whose scheme, host and port match.
+    public struct Credentials: Sendable, Equatable {
+        public let token: String
+        public let origin: URL
+
+        public init(token: String, origin: URL) {
+            self.token = token
+            self.origin = origin
+        }
+
+        func applies(to url: URL) -> Bool {
+            url.scheme?.lowercased() == origin.scheme?.lowercased() && url.host?.lowercased() == origin.host?.lowercased()
+                && Self.port(url) == Self.port(origin)
+        }
+
+        private static func port(_ url: URL) -> Int? {
+            url.port ?? (url.scheme?.lowercased() == "https" ? 443 : url.scheme?.lowercased() == "http" ? 80 : nil)
+        }
+    }
+
     /// Idle seconds before a stalled connection counts as interrupted.
     public var idleTimeout: Double = 60
+    public var credentials: Credentials?
 
-    public init(idleTimeout: Double = 60) {
+    public init(idleTimeout: Double = 60, credentials: Credentials? = nil) {
         self.idleTimeout = idleTimeout
+        self.credentials = credentials
     }
 
     public func download(url: URL, to partial: String, manualHint: String,
@@ -70,7 +97,7 @@ public struct Downloader: Sendable {
         // partial file was started with (the file changed), from byte 0.
         for _ in 0 ..< 2 {
             let attempt = Attempt(url: url, partial: partial, offset: offset, previousHash: previous?.publishedSHA256,
-                                  idleTimeout: idleTimeout, progress: progress)
+                                  idleTimeout: idleTimeout, credentials: credentials, progress: progress)
             let outcome = try attempt.run(manualHint: manualHint)
             switch outcome {
             case let .complete(size, hash):
@@ -106,6 +133,15 @@ public struct Downloader: Sendable {
         header("X-Linked-Etag", in: response).flatMap(sha256(fromETag:)) ?? header("ETag", in: response).flatMap(sha256(fromETag:))
     }
 
+    /// Bytes free for an unprivileged writer on the filesystem holding `path`'s folder.
+    static func availableSpace(near path: String) -> Int64? {
+        var stats = statvfs()
+        let folder = (path as NSString).deletingLastPathComponent
+        guard statvfs(folder.isEmpty ? "." : folder, &stats) == 0 else { return nil }
+        let (bytes, overflow) = Int64(stats.f_bavail).multipliedReportingOverflow(by: Int64(stats.f_frsize))
+        return overflow ? Int64.max : bytes
+    }
+
     /// `bytes START-END/TOTAL` → (START, TOTAL).
     static func contentRange(_ value: String) -> (start: Int64, total: Int64?)? {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
@@ -130,6 +166,7 @@ private final class Attempt: NSObject, URLSessionDataDelegate, @unchecked Sendab
     private let offset: Int64
     private let previousHash: String?
     private let idleTimeout: Double
+    private let credentials: Downloader.Credentials?
     private let progress: @Sendable (TransferProgress) -> Void
     private let lock = NSLock()
     private let done = DispatchSemaphore(value: 0)
@@ -143,16 +180,19 @@ private final class Attempt: NSObject, URLSessionDataDelegate, @unchecked Sendab
     private var failure: (any Error)?
     private var changed = false
     private var sawResponse = false
+    /// The token went with the request that was answered (for the access-denied message).
+    private var tokenSent = false
     private var lastReport = Date.distantPast
     private let started = Date()
 
     init(url: URL, partial: String, offset: Int64, previousHash: String?, idleTimeout: Double,
-         progress: @escaping @Sendable (TransferProgress) -> Void) {
+         credentials: Downloader.Credentials?, progress: @escaping @Sendable (TransferProgress) -> Void) {
         self.url = url
         self.partial = partial
         self.offset = offset
         self.previousHash = previousHash
         self.idleTimeout = idleTimeout
+        self.credentials = credentials
         self.progress = progress
         written = offset
     }
@@ -163,6 +203,9 @@ private final class Attempt: NSObject, URLSessionDataDelegate, @unchecked Sendab
         // The raw bytes: a transfer encoding would make Range offsets meaningless.
         request.setValue("identity", forHTTPHeaderField: "Accept-Encoding")
         if offset > 0 { request.setValue("bytes=\(offset)-", forHTTPHeaderField: "Range") }
+        if let credentials, credentials.applies(to: url) {
+            request.setValue("Bearer \(credentials.token)", forHTTPHeaderField: "Authorization")
+        }
         return request
     }
 
@@ -235,6 +278,7 @@ private final class Attempt: NSObject, URLSessionDataDelegate, @unchecked Sendab
         }
         published = redirectHash ?? Downloader.publishedHash(http)
         let status = http.statusCode
+        tokenSent = http.url.map { credentials?.applies(to: $0) ?? false } ?? false
         let length = Downloader.header("Content-Length", in: http).flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
         var start: Int64 = 0
         switch status {
@@ -258,6 +302,9 @@ private final class Attempt: NSObject, URLSessionDataDelegate, @unchecked Sendab
             }
             changed = true
             return completionHandler(.cancel)
+        case 401, 403:
+            failure = ModelStoreError.accessDenied(url: url.absoluteString, status: status, tokenSent: tokenSent)
+            return completionHandler(.cancel)
         default:
             failure = ModelStoreError.httpStatus(url: url.absoluteString, status: status)
             return completionHandler(.cancel)
@@ -265,6 +312,15 @@ private final class Attempt: NSObject, URLSessionDataDelegate, @unchecked Sendab
         if start > 0, let previousHash, let published, previousHash != published {
             changed = true
             return completionHandler(.cancel)
+        }
+        // Refuse before writing a byte when the rest cannot fit (the partial file stays as it was).
+        if let total, let available = Downloader.availableSpace(near: partial) {
+            let needed = total - start
+            if needed > available {
+                failure = ModelStoreError.insufficientSpace(path: (partial as NSString).deletingLastPathComponent,
+                                                            needed: needed, available: available)
+                return completionHandler(.cancel)
+            }
         }
         // Open the partial file at `start`: 0 truncates (a 200 sends everything again).
         let fm = FileManager.default

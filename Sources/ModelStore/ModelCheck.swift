@@ -47,7 +47,8 @@ public enum ModelCheck: Sendable {
         return Self.dtypes(of: archive)
     }
 
-    static func dtypes(of archive: any WeightArchive) -> String {
+    /// The floating-point dtypes of the archive's tensors, e.g. "F16" or "F16+F32".
+    public static func dtypes(of archive: any WeightArchive) -> String {
         let floats = Set(archive.infos.map(\.info.dtype).filter(\.isFloatingPoint).map(\.rawValue))
         return floats.isEmpty ? "none" : floats.sorted().joined(separator: "+")
     }

@@ -35,4 +35,37 @@ public enum ModelSource {
         }
         return url
     }
+
+    /// The Hugging Face token, found where `huggingface_hub` looks: `HF_TOKEN`, else the file
+    /// `HF_TOKEN_PATH`, else `$HF_HOME/token` (`HF_HOME` defaulting to
+    /// `$XDG_CACHE_HOME/huggingface`, then `~/.cache/huggingface`), which `huggingface-cli login`
+    /// writes. The published DynamiCrafter repositories need none; gated mirrors may.
+    public static func token(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        func clean(_ text: String?) -> String? {
+            guard let text = text?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
+            return text
+        }
+        if let token = clean(environment["HF_TOKEN"]) { return token }
+        let path: String
+        if let explicit = clean(environment["HF_TOKEN_PATH"]) {
+            path = explicit
+        } else if let home = clean(environment["HF_HOME"]) {
+            path = (home as NSString).appendingPathComponent("token")
+        } else if let cache = clean(environment["XDG_CACHE_HOME"]), cache.hasPrefix("/") {
+            path = (cache as NSString).appendingPathComponent("huggingface/token")
+        } else {
+            let home = clean(environment["HOME"]) ?? NSHomeDirectory()
+            path = (home as NSString).appendingPathComponent(".cache/huggingface/token")
+        }
+        guard let data = FileManager.default.contents(atPath: path), data.count <= 4096 else { return nil }
+        return clean(String(decoding: data, as: UTF8.self))
+    }
+
+    /// The token, for requests to the hub at `baseURL` only (never to another host a download
+    /// redirects to, nor to a `--url` elsewhere).
+    public static func credentials(baseURL: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> Downloader.Credentials? {
+        guard let token = token(environment: environment), let origin = URL(string: baseURL), origin.host != nil else { return nil }
+        return Downloader.Credentials(token: token, origin: origin)
+    }
 }

@@ -80,8 +80,25 @@ public struct ModelStore: Sendable {
             dtype = "unreadable"
         }
         let preset = record?.preset ?? (Preset.named(name) != nil ? name : nil)
+        // Verified: the record says every check passed for the file that would be loaded (the
+        // original or its converted copy), and that file still has the recorded size (a file
+        // replaced by hand is not).
+        let loadedSize = ((try? fm.attributesOfItem(atPath: loadedPath))?[.size] as? NSNumber)?.int64Value
+        var verified = false
+        if let record, record.verified {
+            if record.file == loaded {
+                verified = loadedSize == record.size
+            } else if let converted = record.converted, converted.file == loaded {
+                verified = loadedSize == converted.size
+            }
+        }
         return InstalledModel(name: name, path: folder, weightsPath: loadedPath, preset: preset, size: size, dtype: dtype,
-                              verified: record?.verified ?? false, record: record)
+                              verified: verified, record: record)
+    }
+
+    /// The record `fetch`/`add` wrote in `folder`, if any.
+    public static func record(in folder: String) -> InstallRecord? {
+        ModelStore(directory: (folder as NSString).deletingLastPathComponent).readRecord(folder: folder)
     }
 
     func readRecord(folder: String) -> InstallRecord? {
@@ -97,6 +114,11 @@ public struct ModelStore: Sendable {
     @discardableResult
     public func remove(name: String) throws -> InstalledModel? {
         try Self.validate(name: name)
+        guard FileManager.default.fileExists(atPath: directory) else { throw ModelStoreError.notInstalled(name: name) }
+        return try withLock(name) { try removeLocked(name: name) }
+    }
+
+    private func removeLocked(name: String) throws -> InstalledModel? {
         let folder = path(of: name)
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
@@ -148,7 +170,10 @@ public struct ModelStore: Sendable {
         guard FileManager.default.isReadableFile(atPath: file) else {
             throw ModelStoreError.invalidArgument("\(file): no such readable file")
         }
-        try createDirectory()
+        return try withLock(name) { try addLocked(file: file, name: name, check: check) }
+    }
+
+    private func addLocked(file: String, name: String, check: ModelCheck) throws -> (model: InstalledModel, placement: Placement) {
         try refuseExisting(name)
         let dtype = try check.verify(weights: file)
         let sha = try SHA256.hash(file: file)
@@ -172,7 +197,7 @@ public struct ModelStore: Sendable {
         if placement == .copied {
             let copied = try SHA256.hash(file: model.weightsPath)
             guard copied == sha else {
-                _ = try? remove(name: name)
+                _ = try? removeLocked(name: name)
                 throw ModelStoreError.io("the copy in \(model.path) differs from \(file); nothing was installed")
             }
         }
@@ -226,7 +251,7 @@ public struct ModelStore: Sendable {
     }
 
     /// Records a converted copy (`--convert`) in the model's record.
-    public func recordConversion(name: String, copy: InstallRecord.ConvertedCopy) throws {
+    func recordConversion(name: String, copy: InstallRecord.ConvertedCopy) throws {
         let folder = path(of: name)
         guard var record = readRecord(folder: folder) else { throw ModelStoreError.notInstalled(name: name) }
         record.converted = copy

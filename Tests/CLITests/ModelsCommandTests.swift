@@ -68,10 +68,11 @@ struct ModelsCommandTests {
     }
 
     /// Runs the CLI with extra environment variables (proxies cleared so that loopback traffic
-    /// goes straight to the test server).
+    /// goes straight to the test server; the user's Hugging Face token settings cleared).
     static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> CLIRunner.Result {
         var edits: [String: String?] = [:]
-        for key in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY", "HF_ENDPOINT"] {
+        for key in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY", "HF_ENDPOINT",
+                    "HF_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "XDG_CACHE_HOME"] {
             edits[key] = .some(nil)
         }
         for (key, value) in extra { edits[key] = value }

@@ -31,6 +31,9 @@ struct DaemonTests {
             #expect(facts["loaded"] == .bool(false))
             #expect(facts["path"]?.stringValue?.hasSuffix("demo/model.safetensors") == true)
             #expect((facts["size"]?.uint64Value ?? 0) > 1_000_000)
+            // Written by `demo-model`, not installed by `dynamicrafter models`: not vouched for.
+            #expect(facts["verified"] == .bool(false))
+            #expect(facts["dtype"] == .string("F16"))
 
             let documented = try DBusNodeInfo(contentsOfFile: Self.documentedXML)
             let manager = try await connection.introspect(destination: DaemonBus.busName, path: DaemonBus.managerPath)

@@ -160,6 +160,12 @@ struct AnimationPipelineTests {
         try Self.writeSparseSafetensors(path: anonymous, manifest: ParameterManifest(config: Preset.p512.config), rename: { $0 })
         #expect(try ModelLocation.resolve(model: anonymous, mode: .interpolate).preset == "512-interp")
         #expect(try ModelLocation.resolve(model: anonymous, config: "1024").preset == "1024")
+        // Installed under a name of the user's choosing: the store's record names the preset.
+        try FileManager.default.createDirectory(atPath: dir + "/hd", withIntermediateDirectories: true)
+        try FileManager.default.linkItem(atPath: anonymous, toPath: dir + "/hd/model.safetensors")
+        try #"{"preset": "1024", "verified": true}"#.write(toFile: dir + "/hd/installed.json", atomically: true, encoding: .utf8)
+        #expect(try ModelLocation.resolve(model: dir + "/hd").preset == "1024")
+        #expect(try ModelLocation.resolve(model: dir + "/hd/model.safetensors", mode: .interpolate).preset == "1024")
         #expect {
             _ = try ModelLocation.resolve(model: anonymous)
         } throws: { error in

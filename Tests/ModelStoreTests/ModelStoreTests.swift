@@ -8,35 +8,18 @@ import Testing
 /// (the demo model at 32×32 frames: the real architecture's keys at toy widths).
 @Suite("model store", .serialized)
 struct ModelStoreTests {
-    /// One demo model for the suite: weights and config.json.
-    static let demo: String = {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("modelstore-demo-\(getpid())").path
-        _ = try? DemoModel.write(to: dir, frameSize: 32)
-        return dir
-    }()
-    static var demoWeights: String { demo + "/model.safetensors" }
-    static var demoConfig: String { demo + "/config.json" }
+    static var demoWeights: String { StoreFixtures.demoWeights }
+    static var demoConfig: String { StoreFixtures.demoConfig }
 
-    func withStore<R>(_ body: (ModelStore, String) throws -> R) throws -> R {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("modelstore-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        return try body(ModelStore(directory: root + "/models"), root)
-    }
+    func withStore<R>(_ body: (ModelStore, String) throws -> R) throws -> R { try StoreFixtures.withStore(body) }
 
-    func server(_ root: String) throws -> TestServer {
-        try TestServer(serving: Self.demoWeights, directory: root)
-    }
+    func server(_ root: String) throws -> TestServer { try StoreFixtures.server(root) }
 
     func request(_ server: TestServer, _ mode: String, name: String = "tiny") throws -> FetchRequest {
-        FetchRequest(name: name, url: try #require(URL(string: server.base(mode) + "/Doubiiu/Tiny/resolve/main/model.ckpt")),
-                     check: .configFile(Self.demoConfig))
+        try StoreFixtures.request(server, mode, name: name)
     }
 
-    /// Everything in the models directory, hidden names included.
-    func contents(_ store: ModelStore) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: store.directory)) ?? []).sorted()
-    }
+    func contents(_ store: ModelStore) -> [String] { StoreFixtures.contents(store) }
 
     @Test("a complete fetch follows the redirect, verifies the published hash and the keys, and installs")
     func completeFetch() throws {

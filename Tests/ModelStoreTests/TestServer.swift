@@ -7,15 +7,21 @@ import Testing
 /// with `Content-Length`, `Accept-Ranges: bytes`, a non-sha `ETag`, and honours `Range`.
 /// Modes: `ok`; `direct` (no redirect, sha256 in `ETag`); `drop` (a request without `Range`
 /// gets the full `Content-Length` but only half the bytes, then the connection closes); `lie`
-/// (publishes a wrong hash); `norange` (ignores `Range`, always 200); `nohash`; `404`; `500`.
-/// Used as an HTTP proxy, it logs the absolute URL asked for (status 0), then serves the path.
-/// Every request is logged as a JSON line (path, range, status, bytes it will send).
+/// (publishes a wrong hash); `norange` (ignores `Range`, always 200); `nohash`; `404`; `500`;
+/// `auth` (401 unless `Authorization: Bearer secret`, then a redirect to the CDN under the
+/// other name of loopback, `localhost`, as Hugging Face redirects to another host); `huge`
+/// (announces 2^60 bytes, sends none); `slow` (the first 4 KiB, a 3 s pause, then the rest).
+/// Used as an HTTP proxy, it logs the absolute URL asked for (status 0), then serves the path;
+/// a `CONNECT` (an https URL through the proxy) is logged and refused with 502.
+/// Every request is logged as a JSON line (path, range, status, bytes it will send, the
+/// Authorization header).
 final class TestServer {
     struct Request: Decodable {
         let path: String
         let range: String?
         let status: Int
         let bytes: Int
+        let auth: String?
     }
 
     let port: Int
@@ -26,7 +32,7 @@ final class TestServer {
     private let logPath: String
 
     static let script = #"""
-import http.server, json, os, socket, sys, threading
+import http.server, json, os, socket, sys, threading, time
 data = open(sys.argv[1], 'rb').read()
 sha = sys.argv[2]
 log_path = sys.argv[3]
@@ -39,9 +45,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     def log_message(self, *args):
         pass
+    def entry(self, status, sent, rng=None):
+        log(path=self.path, range=rng, status=status, bytes=sent, auth=self.headers.get('Authorization'))
     def plain(self, status, text):
         body = text.encode()
-        log(path=self.path, range=self.headers.get('Range'), status=status, bytes=0)
+        self.entry(status, 0, self.headers.get('Range'))
         self.send_response(status)
         self.send_header('Content-Type', 'text/plain')
         self.send_header('Content-Length', str(len(body)))
@@ -50,7 +58,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.startswith('http://'):
             # Asked as a proxy (absolute form): log that, then serve the path.
-            log(path=self.path, range=self.headers.get('Range'), status=0, bytes=0)
+            self.entry(0, 0, self.headers.get('Range'))
             self.path = '/' + self.path.split('/', 3)[3]
         parts = self.path.strip('/').split('/')
         rng = self.headers.get('Range')
@@ -63,21 +71,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.plain(500, 'Internal Error')
         if mode == 'direct':
             return self.serve(mode, rng, True)
-        log(path=self.path, range=rng, status=302, bytes=0)
+        if mode == 'auth' and self.headers.get('Authorization') != 'Bearer secret':
+            return self.plain(401, 'Invalid credentials')
+        self.entry(302, 0, rng)
         self.send_response(302)
         published = ('0' * 64) if mode == 'lie' else sha
         if mode != 'nohash':
             self.send_header('X-Linked-Etag', '"%s"' % published)
         self.send_header('X-Linked-Size', str(len(data)))
-        self.send_header('Location', '/cdn/%s/model.ckpt' % mode)
+        if mode == 'auth':
+            self.send_header('Location', 'http://localhost:%d/cdn/auth/model.ckpt' % self.server.server_address[1])
+        else:
+            self.send_header('Location', '/cdn/%s/model.ckpt' % mode)
         self.send_header('Content-Length', '0')
         self.end_headers()
     def serve(self, mode, rng, direct):
         start = 0
         if rng and mode != 'norange':
             start = int(rng.split('=')[1].split('-')[0])
+        if mode == 'huge':
+            self.entry(200, 0, rng)
+            self.send_response(200)
+            self.send_header('Content-Length', str(2 ** 60))
+            self.end_headers()
+            self.close_connection = True
+            return
         if start >= len(data) and start > 0:
-            log(path=self.path, range=rng, status=416, bytes=0)
+            self.entry(416, 0, rng)
             self.send_response(416)
             self.send_header('Content-Range', 'bytes */%d' % len(data))
             self.send_header('Content-Length', '0')
@@ -87,7 +107,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         status = 206 if start > 0 else 200
         drop = mode == 'drop' and start == 0
         sent = len(body) // 2 if drop else len(body)
-        log(path=self.path, range=rng, status=status, bytes=sent)
+        self.entry(status, sent, rng)
         self.send_response(status)
         self.send_header('Content-Type', 'application/octet-stream')
         self.send_header('Content-Length', str(len(body)))
@@ -96,11 +116,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if status == 206:
             self.send_header('Content-Range', 'bytes %d-%d/%d' % (start, len(data) - 1, len(data)))
         self.end_headers()
-        self.wfile.write(body[:sent])
+        if mode == 'slow':
+            self.wfile.write(body[:4096])
+            self.wfile.flush()
+            time.sleep(3)
+            self.wfile.write(body[4096:sent])
+        else:
+            self.wfile.write(body[:sent])
         self.wfile.flush()
         if drop:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+    def do_CONNECT(self):
+        self.entry(502, 0)
+        self.send_response(502)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+        self.close_connection = True
 def watch_stdin():
     # The test closes our stdin when it is done (SIGTERM may be blocked in the test's children).
     sys.stdin.buffer.read()

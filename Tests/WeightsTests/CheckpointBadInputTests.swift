@@ -1,6 +1,7 @@
 import Foundation
 import TensorCore
 import Testing
+import TestingSupport
 import Weights
 
 /// Damaged and hostile zip checkpoints: every one is a `WeightsError` naming the file, never

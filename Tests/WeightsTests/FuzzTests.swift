@@ -1,6 +1,7 @@
 import Foundation
 import TensorCore
 import Testing
+import TestingSupport
 import Weights
 
 /// A bounded, seeded mutation fuzzer over both readers. Every input must either open — and

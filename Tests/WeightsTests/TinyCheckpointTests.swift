@@ -1,6 +1,7 @@
 import Foundation
 import TensorCore
 import Testing
+import TestingSupport
 import Weights
 
 /// Checkpoints written by the test writer: every dtype, ZIP64 forced, strided views.

@@ -1,27 +1,36 @@
 /// Writes stored (uncompressed) zip archives laid out like PyTorch's: entry data aligned to 64
 /// bytes with a padding extra field, ZIP64 end records, and, on request, ZIP64 sizes and
 /// offsets everywhere even for small files.
-struct TestZipWriter {
-    struct Entry {
-        var name: String
-        var data: [UInt8]
+public struct TestZipWriter {
+    public struct Entry {
+        public var name: String
+        public var data: [UInt8]
         /// The compression method recorded (the data stays stored): tests a refused entry.
-        var method: UInt16 = 0
-        var flags: UInt16 = 0x0800
+        public var method: UInt16 = 0
+        public var flags: UInt16 = 0x0800
+
+        public init(name: String, data: [UInt8], method: UInt16 = 0, flags: UInt16 = 0x0800) {
+            self.name = name
+            self.data = data
+            self.method = method
+            self.flags = flags
+        }
     }
 
-    var entries: [Entry] = []
+    public var entries: [Entry] = []
     /// Force ZIP64 extra fields in every local and central record.
-    var zip64Everywhere = false
+    public var zip64Everywhere = false
     /// Write the ZIP64 end record and locator (PyTorch always does).
-    var zip64EndRecords = true
+    public var zip64EndRecords = true
 
-    mutating func add(_ name: String, _ data: [UInt8], method: UInt16 = 0) {
+    public init() {}
+
+    public mutating func add(_ name: String, _ data: [UInt8], method: UInt16 = 0) {
         entries.append(Entry(name: name, data: data, method: method))
     }
 
     /// The archive bytes and, per entry, where its local header and data start.
-    func build() -> (bytes: [UInt8], localHeaders: [Int], dataStarts: [Int], centralDirectory: Int) {
+    public func build() -> (bytes: [UInt8], localHeaders: [Int], dataStarts: [Int], centralDirectory: Int) {
         var out: [UInt8] = []
         var localHeaders: [Int] = []
         var dataStarts: [Int] = []
@@ -116,14 +125,14 @@ struct TestZipWriter {
     }
 }
 
-enum CRC32 {
-    static let table: [UInt32] = (0 ..< 256).map { n in
+public enum CRC32 {
+    public static let table: [UInt32] = (0 ..< 256).map { n in
         var c = UInt32(n)
         for _ in 0 ..< 8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
         return c
     }
 
-    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
         var c: UInt32 = 0xFFFF_FFFF
         for b in bytes { c = table[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
         return c ^ 0xFFFF_FFFF

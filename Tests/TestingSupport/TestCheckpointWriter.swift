@@ -1,28 +1,42 @@
+import Foundation
 import TensorCore
+import Weights
 
 /// Writes torch.save-style checkpoints: `<root>/data.pkl` holding
 /// `{"state_dict": OrderedDict(name → _rebuild_tensor_v2(...)), "epoch": …}` plus one storage
 /// entry per tensor, the way PyTorch Lightning checkpoints look.
-struct TestCheckpointWriter {
+public struct TestCheckpointWriter {
     /// A tensor as the pickle describes it: a view into a storage.
-    struct Item {
-        var name: String
-        var storageClass: String
-        var storageKey: String
-        var storageCount: Int
-        var offset: Int
-        var shape: [Int]
-        var strides: [Int]
+    public struct Item {
+        public var name: String
+        public var storageClass: String
+        public var storageKey: String
+        public var storageCount: Int
+        public var offset: Int
+        public var shape: [Int]
+        public var strides: [Int]
+
+        public init(name: String, storageClass: String, storageKey: String, storageCount: Int, offset: Int, shape: [Int], strides: [Int]) {
+            self.name = name
+            self.storageClass = storageClass
+            self.storageKey = storageKey
+            self.storageCount = storageCount
+            self.offset = offset
+            self.shape = shape
+            self.strides = strides
+        }
     }
 
-    var root = "archive"
-    var items: [Item] = []
-    var storages: [(key: String, bytes: [UInt8])] = []
-    var wrapInStateDict = true
-    var extraTopLevel = true
-    var zip = TestZipWriter()
+    public var root = "archive"
+    public var items: [Item] = []
+    public var storages: [(key: String, bytes: [UInt8])] = []
+    public var wrapInStateDict = true
+    public var extraTopLevel = true
+    public var zip = TestZipWriter()
 
-    static func storageClass(_ dtype: DType) -> String {
+    public init() {}
+
+    public static func storageClass(_ dtype: DType) -> String {
         switch dtype {
         case .f32: "FloatStorage"
         case .f16: "HalfStorage"
@@ -37,7 +51,7 @@ struct TestCheckpointWriter {
         }
     }
 
-    static func rowMajorStrides(_ shape: [Int]) -> [Int] {
+    public static func rowMajorStrides(_ shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
         var s = 1
         for i in shape.indices.reversed() {
@@ -48,15 +62,15 @@ struct TestCheckpointWriter {
     }
 
     /// Adds a contiguous tensor with its own storage.
-    mutating func add(_ name: String, _ t: TensorData) {
+    public mutating func add(_ name: String, _ t: TensorData) {
         let key = String(storages.count)
-        storages.append((key, rawBytes(t)))
+        storages.append((key, withExtendedLifetime(t) { Array(t.bytes) }))
         items.append(Item(name: name, storageClass: Self.storageClass(t.dtype), storageKey: key,
                           storageCount: t.elementCount, offset: 0, shape: t.shape, strides: Self.rowMajorStrides(t.shape)))
     }
 
     /// The pickle torch.save would write for `items`.
-    func pickle() -> [UInt8] {
+    public func pickle() -> [UInt8] {
         var w = PickleWriter()
         w.proto(2)
         if wrapInStateDict {
@@ -114,7 +128,7 @@ struct TestCheckpointWriter {
     }
 
     /// The checkpoint file bytes, with entries in PyTorch's order.
-    func build() -> [UInt8] {
+    public func build() -> [UInt8] {
         var zip = self.zip
         zip.entries = []
         zip.add("\(root)/data.pkl", pickle())
@@ -128,7 +142,7 @@ struct TestCheckpointWriter {
     }
 
     /// A checkpoint whose pickle is `pickle` (storages as added).
-    func build(pickle: [UInt8]) -> [UInt8] {
+    public func build(pickle: [UInt8]) -> [UInt8] {
         var zip = self.zip
         zip.entries = []
         zip.add("\(root)/data.pkl", pickle)
@@ -138,7 +152,29 @@ struct TestCheckpointWriter {
     }
 }
 
-func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+extension TestCheckpointWriter {
+    /// Writes every tensor of `archive` as a PyTorch Lightning-style `.ckpt` at `path`, floats
+    /// as `dtype` when given (the published checkpoints are f32): a whole model in the
+    /// published checkpoints' format, e.g. from the demo model's safetensors.
+    public static func write(_ archive: any WeightArchive, to path: String, dtype: DType? = nil) throws {
+        var writer = TestCheckpointWriter()
+        for entry in archive.infos {
+            var tensor = try archive.tensor(named: entry.name)
+            if let dtype, tensor.dtype.isFloatingPoint, tensor.dtype != dtype {
+                tensor = try PrecisionConversion.round(tensor, to: dtype)
+            }
+            writer.add(entry.name, tensor)
+        }
+        try Data(writer.build()).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// `write(_:to:dtype:)` for the weights file at `source`.
+    public static func write(weightsAt source: String, to path: String, dtype: DType? = nil) throws {
+        try write(try WeightFile.open(source), to: path, dtype: dtype)
+    }
+}
+
+public func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
     guard needle.count <= haystack.count else { return nil }
     for i in 0 ... haystack.count - needle.count where haystack[i ..< i + needle.count].elementsEqual(needle) {
         return i
@@ -147,7 +183,7 @@ func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
 }
 
 /// Offset of the local header of zip entry `name`.
-func localHeaderOffset(of name: String, in bytes: [UInt8]) -> Int? {
+public func localHeaderOffset(of name: String, in bytes: [UInt8]) -> Int? {
     let nameBytes = Array(name.utf8)
     let signature: [UInt8] = [0x50, 0x4B, 0x03, 0x04]
     var i = 0
