@@ -45,7 +45,9 @@ struct ModelsCommand: ParsableCommand {
                 into the models directory under a hidden name, resuming an interrupted download, \
                 checks its SHA-256 against the hash the server publishes and its keys and shapes \
                 against the preset, and only then installs it as <models-dir>/<preset>/. \
-                HTTPS_PROXY/https_proxy are honoured; --base-url or HF_ENDPOINT select a mirror.
+                HTTPS_PROXY/https_proxy are honoured; --base-url or HF_ENDPOINT select a mirror; \
+                a token (HF_TOKEN, else the huggingface-cli token file) is sent to that host only. \
+                Once installed, the same command downloads nothing (with --convert, it adds the copy).
                 """
         )
 
@@ -69,7 +71,7 @@ struct ModelsCommand: ParsableCommand {
         @Option(help: "The expected SHA-256, for servers that publish none.")
         var sha256: String?
 
-        @Option(help: "Also write a memory-mappable model.safetensors: bf16, f16 or none.")
+        @Option(help: "Also write a memory-mappable model.safetensors (loaded in preference): bf16, f16 or none.")
         var convert: Conversion = .none
 
         func run() throws {
@@ -253,12 +255,21 @@ struct ModelsCommand: ParsableCommand {
         guard let target = conversion.dtype else { return }
         if model.record == nil { return }
         writeToStandardError("writing a \(target.rawValue) copy of \(model.name)\n")
+        let display = TransferDisplay(label: model.name)
+        let started = Date()
         let result: ConversionResult
         do {
-            result = try store.convert(name: model.name, to: target)
+            result = try store.convert(name: model.name, to: target) { done, total in
+                let elapsed = Date().timeIntervalSince(started)
+                display.update(TransferProgress(received: Int64(done), total: Int64(total), resumedFrom: 0, elapsed: elapsed,
+                                                finished: done == total))
+                return true
+            }
         } catch {
+            display.finish()
             throw fail("\(model.name) is installed, but the \(target.rawValue) copy was not written: \(error)")
         }
+        display.finish()
         let original = model.record?.file ?? "the original"
         if result.alreadyPresent {
             print("\(result.path) (\(target.rawValue), \(humanBytes(Int(result.size)))) is already there; it is loaded in preference to \(original)")

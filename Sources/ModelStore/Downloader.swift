@@ -18,6 +18,14 @@ public struct TransferProgress: Sendable {
     public let elapsed: Double
     public let finished: Bool
 
+    public init(received: Int64, total: Int64?, resumedFrom: Int64, elapsed: Double, finished: Bool) {
+        self.received = received
+        self.total = total
+        self.resumedFrom = resumedFrom
+        self.elapsed = elapsed
+        self.finished = finished
+    }
+
     /// Bytes per second over this attempt.
     public var rate: Double { elapsed > 0 ? Double(received - resumedFrom) / elapsed : 0 }
     /// Seconds left at the current rate.

@@ -29,17 +29,19 @@ extension ModelStore {
     /// floating-point tensor rounded to `dtype` (bf16 or f16 halve an fp32 checkpoint), checks
     /// the copy's keys and shapes as the original's were checked, and records it; loading
     /// (`ModelLocation`, the daemon) prefers it from then on. Written under a temporary name
-    /// and renamed when complete; holds the name's lock.
-    public func convert(name: String, to dtype: DType, shouldContinue: () -> Bool = { true }) throws -> ConversionResult {
+    /// and renamed when complete; holds the name's lock. `progress(done, total)` gets the bytes
+    /// written so far; returning false stops the conversion (nothing is left behind).
+    public func convert(name: String, to dtype: DType,
+                        progress: (_ done: Int, _ total: Int) -> Bool = { _, _ in true }) throws -> ConversionResult {
         try Self.validate(name: name)
         guard dtype.isFloatingPoint else {
             throw ModelStoreError.invalidArgument("cannot convert to \(dtype.rawValue): choose bf16, f16 or f32")
         }
         guard FileManager.default.fileExists(atPath: directory) else { throw ModelStoreError.notInstalled(name: name) }
-        return try withLock(name) { try convertLocked(name: name, to: dtype, shouldContinue: shouldContinue) }
+        return try withLock(name) { try convertLocked(name: name, to: dtype, progress: progress) }
     }
 
-    private func convertLocked(name: String, to dtype: DType, shouldContinue: () -> Bool) throws -> ConversionResult {
+    private func convertLocked(name: String, to dtype: DType, progress: (Int, Int) -> Bool) throws -> ConversionResult {
         let folder = path(of: name)
         guard model(named: name) != nil else { throw ModelStoreError.notInstalled(name: name) }
         guard let record = readRecord(folder: folder) else {
@@ -80,7 +82,7 @@ extension ModelStore {
         }
         let summary: PrecisionConversion.Summary
         do {
-            summary = try PrecisionConversion.write(archive, to: output, dtype: dtype, shouldContinue: shouldContinue)
+            summary = try PrecisionConversion.write(archive, to: output, dtype: dtype, progress: progress)
         } catch {
             throw ModelStoreError.io("converting \(original): \(error)")
         }

@@ -23,16 +23,21 @@ public enum PrecisionConversion {
 
     /// Writes `archive` to `path` as safetensors, one tensor at a time (memory stays near the
     /// largest tensor), under a temporary name renamed into place once complete.
-    /// `shouldContinue` is asked before each tensor; returning false abandons the file.
+    /// `progress(done, total)` is called with the tensor bytes written so far before each
+    /// tensor and once at the end; returning false abandons the file.
     @discardableResult
     public static func write(_ archive: any WeightArchive, to path: String, dtype target: DType?,
-                             shouldContinue: () -> Bool = { true }) throws -> Summary {
+                             progress: (_ done: Int, _ total: Int) -> Bool = { _, _ in true }) throws -> Summary {
         let entries = entries(of: archive, to: target)
         let changed = zip(entries, archive.infos).filter { $0.0.info.dtype != $0.1.info.dtype }.count
+        let sizes = Dictionary(entries.map { ($0.name, $0.info.byteCount) }, uniquingKeysWith: { a, _ in a })
+        let total = sizes.values.reduce(0, +)
+        var done = 0
         let written = try SafetensorsWriter.write(entries: entries, metadata: archive.metadata, to: path) { name in
-            guard shouldContinue() else {
+            guard progress(done, total) else {
                 throw WeightsError(.io, path: path, "the conversion was interrupted; nothing was written")
             }
+            done += sizes[name] ?? 0
             let tensor = try archive.tensor(named: name)
             guard let target, tensor.dtype.isFloatingPoint, tensor.dtype != target else { return tensor }
             do {
@@ -41,6 +46,7 @@ public enum PrecisionConversion {
                 throw WeightsError(.unsupported, path: archive.path, "tensor '\(name)': \(error)")
             }
         }
+        _ = progress(total, total)
         return Summary(bytesWritten: written, tensorsConverted: changed, tensorCount: entries.count)
     }
 
@@ -54,6 +60,21 @@ public enum PrecisionConversion {
         let storage = withExtendedLifetime(tensor) {
             let src = tensor.bytes
             return ByteStorage(count: n * target.byteSize) { dst in
+                // The published checkpoints are f32: a loop of its own for f32 → bf16/f16.
+                if source == .f32, target == .bf16 {
+                    for i in 0 ..< n {
+                        let value = Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                        dst.storeBytes(of: HalfConversion.bf16(from: value), toByteOffset: 2 * i, as: UInt16.self)
+                    }
+                    return
+                }
+                if source == .f32, target == .f16 {
+                    for i in 0 ..< n {
+                        let value = Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                        dst.storeBytes(of: HalfConversion.f16(from: value), toByteOffset: 2 * i, as: UInt16.self)
+                    }
+                    return
+                }
                 for i in 0 ..< n {
                     let value: Float
                     switch source {
