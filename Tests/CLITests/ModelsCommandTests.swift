@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// `dynamicrafter models fetch|add|list|remove` run as a user runs them, against a Hugging
 /// Face-like HTTP server on 127.0.0.1 serving a demo model (32×32 frames).
@@ -11,61 +12,6 @@ struct ModelsCommandTests {
         _ = try? CLIRunner.run(["demo-model", dir, "--size", "32"])
         return dir
     }()
-
-    /// The server script is the one the ModelStore tests use (one copy, in
-    /// Tests/ModelStoreTests/TestServer.swift, between its `#"""` and `"""#`).
-    static func serverScript() throws -> String {
-        let source = try String(contentsOf: CLIRunner.packageRoot.appendingPathComponent("Tests/ModelStoreTests/TestServer.swift"), encoding: .utf8)
-        guard let start = source.range(of: "#\"\"\"\n"), let end = source.range(of: "\"\"\"#", range: start.upperBound ..< source.endIndex) else {
-            throw CLIRunner.Missing(description: "the server script was not found in Tests/ModelStoreTests/TestServer.swift")
-        }
-        return String(source[start.upperBound ..< end.lowerBound])
-    }
-
-    /// The Python server, stopped when the value is released.
-    final class Server {
-        let port: Int
-        let log: String
-        private let process: Process
-        private let input = Pipe()
-
-        init(directory: String, file: String) throws {
-            let script = directory + "/server.py"
-            log = directory + "/requests.jsonl"
-            try ModelsCommandTests.serverScript().write(toFile: script, atomically: true, encoding: .utf8)
-            let sha = String(try Tools.run("sha256sum", [file]).prefix(64))
-            process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", script, file, sha, log]
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            process.standardInput = input
-            try process.run()
-            var line = Data()
-            while !line.contains(10) {
-                let chunk = out.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                line.append(chunk)
-            }
-            guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                process.terminate()
-                throw CLIRunner.Missing(description: "the test HTTP server did not start")
-            }
-            self.port = port
-        }
-
-        deinit {
-            // The server exits when its stdin closes; SIGKILL if it has not after 5 s.
-            try? input.fileHandleForWriting.close()
-            for _ in 0 ..< 500 where process.isRunning { Thread.sleep(forTimeInterval: 0.01) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-
-        func url(_ mode: String) -> String { "http://127.0.0.1:\(port)/\(mode)/Doubiiu/Tiny/resolve/main/model.ckpt" }
-
-        var requestLog: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
-    }
 
     /// Runs the CLI with extra environment variables (proxies cleared so that loopback traffic
     /// goes straight to the test server; the user's Hugging Face token settings cleared).
@@ -79,7 +25,7 @@ struct ModelsCommandTests {
         return try CLIRunner.run(arguments, environment: edits)
     }
 
-    func fetchTiny(_ server: Server, _ mode: String, models: String) throws -> CLIRunner.Result {
+    func fetchTiny(_ server: TestServer, _ mode: String, models: String) throws -> CLIRunner.Result {
         try Self.run(["models", "fetch", "--url", server.url(mode), "--config", Self.demo + "/config.json", "--name", "tiny",
                       "--models-dir", models])
     }
@@ -87,7 +33,7 @@ struct ModelsCommandTests {
     @Test("fetch installs and verifies; plain progress lines off a terminal; list and remove")
     func fetchListRemove() throws {
         try CLIRunner.withTemporaryDirectory { dir in
-            let server = try Server(directory: dir, file: Self.demo + "/model.safetensors")
+            let server = try TestServer(serving: Self.demo + "/model.safetensors", directory: dir)
             let models = dir + "/models"
             let r = try fetchTiny(server, "ok", models: models)
             #expect(r.status == 0, "\(r.stderr)")
@@ -124,7 +70,7 @@ struct ModelsCommandTests {
     @Test("an interrupted fetch says how to resume; running it again resumes with Range")
     func resume() throws {
         try CLIRunner.withTemporaryDirectory { dir in
-            let server = try Server(directory: dir, file: Self.demo + "/model.safetensors")
+            let server = try TestServer(serving: Self.demo + "/model.safetensors", directory: dir)
             let models = dir + "/models"
             let first = try fetchTiny(server, "drop", models: models)
             #expect(first.status == 1)
@@ -141,7 +87,7 @@ struct ModelsCommandTests {
     @Test("a wrong published hash, 404 and 500 fail clearly and install nothing")
     func failures() throws {
         try CLIRunner.withTemporaryDirectory { dir in
-            let server = try Server(directory: dir, file: Self.demo + "/model.safetensors")
+            let server = try TestServer(serving: Self.demo + "/model.safetensors", directory: dir)
             let models = dir + "/models"
             let lie = try fetchTiny(server, "lie", models: models)
             #expect(lie.status == 1)
@@ -158,7 +104,7 @@ struct ModelsCommandTests {
     @Test("presets resolve through HF_ENDPOINT and --base-url; keys are checked before installing")
     func presetURLs() throws {
         try CLIRunner.withTemporaryDirectory { dir in
-            let server = try Server(directory: dir, file: Self.demo + "/model.safetensors")
+            let server = try TestServer(serving: Self.demo + "/model.safetensors", directory: dir)
             let models = dir + "/models"
             let viaEnv = try Self.run(["models", "fetch", "256", "--models-dir", models],
                                       environment: ["HF_ENDPOINT": "http://127.0.0.1:\(server.port)/ok"])
@@ -179,7 +125,7 @@ struct ModelsCommandTests {
     @Test("http_proxy is honoured (libcurl underneath URLSession), redirects included")
     func proxy() throws {
         try CLIRunner.withTemporaryDirectory { dir in
-            let server = try Server(directory: dir, file: Self.demo + "/model.safetensors")
+            let server = try TestServer(serving: Self.demo + "/model.safetensors", directory: dir)
             let r = try Self.run(["models", "fetch", "--url", "http://models.example.invalid/ok/Doubiiu/Tiny/resolve/main/model.ckpt",
                                   "--config", Self.demo + "/config.json", "--name", "tiny", "--models-dir", dir + "/models"],
                                  environment: ["http_proxy": "http://127.0.0.1:\(server.port)"])

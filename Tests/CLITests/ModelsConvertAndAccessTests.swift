@@ -16,20 +16,20 @@ struct ModelsConvertAndAccessTests {
     }()
     static var config: String { ModelsCommandTests.demo + "/config.json" }
 
-    func fetch(_ server: ModelsCommandTests.Server, _ mode: String, models: String, extra: [String] = [],
+    func fetch(_ server: TestServer, _ mode: String, models: String, extra: [String] = [],
                environment: [String: String] = [:]) throws -> CLIRunner.Result {
         try ModelsCommandTests.run(["models", "fetch", "--url", server.url(mode), "--config", Self.config, "--name", "tiny",
                                     "--models-dir", models] + extra, environment: environment)
     }
 
-    func requestCount(_ server: ModelsCommandTests.Server) -> Int {
+    func requestCount(_ server: TestServer) -> Int {
         server.requestLog.split(separator: "\n").count
     }
 
     @Test("fetch --convert f16 writes the copy and says what it saves; running the command again downloads nothing")
     func fetchConvertAndRerun() throws {
         try CLIRunner.withTemporaryDirectory { dir in
-            let server = try ModelsCommandTests.Server(directory: dir, file: Self.checkpoint)
+            let server = try TestServer(serving: Self.checkpoint, directory: dir)
             let models = dir + "/models"
             let r = try fetch(server, "ok", models: models, extra: ["--convert", "f16"])
             #expect(r.status == 0, "\(r.stderr)")
@@ -83,7 +83,7 @@ struct ModelsConvertAndAccessTests {
     @Test("a second fetch of the same name while the first runs is refused at once; so is removing it; the first completes")
     func concurrentFetch() throws {
         try CLIRunner.withTemporaryDirectory { dir in
-            let server = try ModelsCommandTests.Server(directory: dir, file: ModelsCommandTests.demo + "/model.safetensors")
+            let server = try TestServer(serving: ModelsCommandTests.demo + "/model.safetensors", directory: dir)
             let models = dir + "/models"
             let first = Process()
             first.executableURL = try CLIRunner.executable()
@@ -116,7 +116,7 @@ struct ModelsConvertAndAccessTests {
     @Test("HF_TOKEN, or the token file under HF_HOME, is sent to the hub; without one the message says to set it")
     func tokens() throws {
         try CLIRunner.withTemporaryDirectory { dir in
-            let server = try ModelsCommandTests.Server(directory: dir, file: ModelsCommandTests.demo + "/model.safetensors")
+            let server = try TestServer(serving: ModelsCommandTests.demo + "/model.safetensors", directory: dir)
             let hub = ["--base-url", "http://127.0.0.1:\(server.port)"]
             let denied = try fetch(server, "auth", models: dir + "/m1", extra: hub, environment: ["HOME": dir])
             #expect(denied.status == 1)
@@ -144,7 +144,7 @@ struct ModelsConvertAndAccessTests {
     @Test("HTTPS_PROXY carries https downloads (a CONNECT to the proxy); a file too big for the disk is refused")
     func httpsProxyAndSpace() throws {
         try CLIRunner.withTemporaryDirectory { dir in
-            let server = try ModelsCommandTests.Server(directory: dir, file: ModelsCommandTests.demo + "/model.safetensors")
+            let server = try TestServer(serving: ModelsCommandTests.demo + "/model.safetensors", directory: dir)
             let viaProxy = try ModelsCommandTests.run(
                 ["models", "fetch", "--url", "https://models.example.invalid/ok/Doubiiu/Tiny/resolve/main/model.ckpt",
                  "--config", Self.config, "--name", "tiny", "--models-dir", dir + "/models"],

@@ -3,6 +3,7 @@ import Foundation
 @testable import ModelStore
 import TensorCore
 import Testing
+import TestingSupport
 
 /// One writer per model name, a fetch that finds its model installed, hub tokens, and a
 /// download that cannot fit: each against the real HTTP server on 127.0.0.1.

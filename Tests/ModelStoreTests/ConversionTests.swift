@@ -3,6 +3,7 @@ import Foundation
 @testable import ModelStore
 import TensorCore
 import Testing
+import TestingSupport
 import Weights
 
 /// `--convert`: a memory-mappable bf16/f16 safetensors copy beside an installed f32 `.ckpt`

@@ -3,6 +3,7 @@ import DynamiCrafterModel
 import Foundation
 @testable import ModelStore
 import Testing
+import TestingSupport
 
 /// Fetch, add, list and remove against a real HTTP server on 127.0.0.1 serving a tiny model
 /// (the demo model at 32×32 frames: the real architecture's keys at toy widths).

@@ -1,6 +1,7 @@
 import Foundation
 @testable import ModelStore
 import Testing
+import TestingSupport
 
 @Suite("SHA-256")
 struct SHA256Tests {

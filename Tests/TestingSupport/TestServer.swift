@@ -1,5 +1,4 @@
 import Foundation
-import Testing
 
 /// A Hugging Face-like HTTP server on 127.0.0.1 (Python's `http.server`, started per test):
 /// `GET /<mode>/<repo>/resolve/main/model.ckpt` answers 302 to `/cdn/<mode>/model.ckpt` with
@@ -15,18 +14,18 @@ import Testing
 /// a `CONNECT` (an https URL through the proxy) is logged and refused with 502.
 /// Every request is logged as a JSON line (path, range, status, bytes it will send, the
 /// Authorization header).
-final class TestServer {
-    struct Request: Decodable {
-        let path: String
-        let range: String?
-        let status: Int
-        let bytes: Int
-        let auth: String?
+public final class TestServer {
+    public struct Request: Decodable, Sendable {
+        public let path: String
+        public let range: String?
+        public let status: Int
+        public let bytes: Int
+        public let auth: String?
     }
 
-    let port: Int
-    let fileSHA256: String
-    let fileSize: Int
+    public let port: Int
+    public let fileSHA256: String
+    public let fileSize: Int
     private let process: Process
     private let input = Pipe()
     private let logPath: String
@@ -143,10 +142,10 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 """#
 
-    struct StartFailure: Error, CustomStringConvertible { let description: String }
+    public struct StartFailure: Error, CustomStringConvertible { public let description: String }
 
     /// Serves `file`; `directory` holds the script and the log.
-    init(serving file: String, directory: String) throws {
+    public init(serving file: String, directory: String) throws {
         let scriptPath = (directory as NSString).appendingPathComponent("server.py")
         logPath = (directory as NSString).appendingPathComponent("requests.jsonl")
         try Self.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
@@ -181,15 +180,21 @@ server.serve_forever()
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
-    func base(_ mode: String) -> String { "http://127.0.0.1:\(port)/\(mode)" }
+    public func base(_ mode: String) -> String { "http://127.0.0.1:\(port)/\(mode)" }
 
-    func requests() throws -> [Request] {
+    /// The checkpoint's URL in `mode`, as a Hugging Face `resolve` URL.
+    public func url(_ mode: String) -> String { base(mode) + "/Doubiiu/Tiny/resolve/main/model.ckpt" }
+
+    /// The raw request log, a JSON line per request.
+    public var requestLog: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    public func requests() throws -> [Request] {
         guard let data = FileManager.default.contents(atPath: logPath) else { return [] }
         return try data.split(separator: 10).map { try JSONDecoder().decode(Request.self, from: Data($0)) }
     }
 
     /// `sha256sum FILE`, the reference the hashes are compared with.
-    static func sha256sum(_ file: String) throws -> String {
+    public static func sha256sum(_ file: String) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
         p.arguments = [file]
