@@ -3,6 +3,7 @@ import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
 import MediaIO
+import ModelStore
 import Synchronization
 import TensorCore
 
@@ -26,7 +27,7 @@ struct AnimateCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Model weights (.ckpt/.safetensors) or a folder holding them.")
+    @Option(help: "Model weights (.ckpt/.safetensors), a folder holding them, or the name of an installed model (`dynamicrafter models list`).")
     var model: String
 
     @Option(help: "A preset (\(Preset.names.joined(separator: ", "))) or a configuration file (.yaml/.json). Default: a config file beside the weights, else the preset the checkpoint's keys match.")
@@ -109,6 +110,17 @@ struct AnimateCommand: ParsableCommand {
         }
     }
 
+    /// `--model` as given when it names a file or folder; else, when it is the name of a model
+    /// in the models folder (`models fetch 256` installs `256`), that model's folder.
+    static func modelPath(_ model: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        guard !FileManager.default.fileExists(atPath: model) else { return model }
+        let store = ModelStore(directory: ModelStore.defaultDirectory(environment: environment))
+        if !model.contains("/"), let installed = store.model(named: model) { return installed.path }
+        let names = store.installed().map(\.name)
+        let installed = names.isEmpty ? "none is installed there (dynamicrafter models fetch 256)" : "installed: \(names.joined(separator: ", "))"
+        throw ModelLocationError("--model \(model): no such file or folder, nor a model of that name in \(store.directory); \(installed)")
+    }
+
     private func animate(progress: ProgressDisplay) throws {
         // Everything that can be refused cheaply is checked before the model loads.
         let format = try VideoFormat.inferred(fromPath: output)
@@ -124,7 +136,7 @@ struct AnimateCommand: ParsableCommand {
         let start = try ImageDecoder.decode(path: image)
         let end = try endImage.map { try ImageDecoder.decode(path: $0) }
 
-        let location = try ModelLocation.resolve(model: model, config: config, mode: mode)
+        let location = try ModelLocation.resolve(model: try Self.modelPath(model), config: config, mode: mode)
         var options = AnimationOptions(prompt: prompt)
         options.frames = frames
         options.steps = steps

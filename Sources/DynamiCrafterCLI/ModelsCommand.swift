@@ -126,7 +126,7 @@ struct ModelsCommand: ParsableCommand {
                 print("installed \(model.name): \(model.weightsPath) (\(humanBytes(Int(model.size))), sha256 \(sha), verified)")
             }
             try ModelsCommand.convertIfAsked(convert, model: model, store: store)
-            ModelsCommand.printUsage(model)
+            ModelsCommand.printUsage(model, store: store)
         }
     }
 
@@ -181,7 +181,7 @@ struct ModelsCommand: ParsableCommand {
             let model = result.model
             print("installed \(model.name) (\(result.placement.rawValue)): \(model.weightsPath) (\(humanBytes(Int(model.size))), sha256 \(model.record?.sha256 ?? "?"), verified)")
             try ModelsCommand.convertIfAsked(convert, model: model, store: store)
-            ModelsCommand.printUsage(model)
+            ModelsCommand.printUsage(model, store: store)
         }
     }
 
@@ -245,8 +245,10 @@ struct ModelsCommand: ParsableCommand {
         return ExitCode.failure
     }
 
-    static func printUsage(_ model: InstalledModel) {
-        print("try: dynamicrafter animate --model \(model.path) --image IMAGE --output clip.mp4")
+    /// In the default models folder a model is found by its name; elsewhere by its path.
+    static func printUsage(_ model: InstalledModel, store: ModelStore) {
+        let reference = store.directory == ModelStore.defaultDirectory() ? model.name : model.path
+        print("try: dynamicrafter animate --model \(reference) --image IMAGE --output clip.mp4")
     }
 
     /// `--convert`: writes `model.safetensors` beside the installed weights and records it.

@@ -145,7 +145,7 @@ struct ModelsCommandTests {
         }
     }
 
-    @Test("add the demo model, list it under XDG_DATA_HOME, animate-ready folder, remove")
+    @Test("add the demo model, list it under XDG_DATA_HOME, animate it by name, remove")
     func addDemo() throws {
         try CLIRunner.withTemporaryDirectory { dir in
             let env = ["XDG_DATA_HOME": dir + "/data"]
@@ -154,7 +154,7 @@ struct ModelsCommandTests {
                                       "--name", "demo"], environment: env)
             #expect(added.status == 0, "\(added.stderr)")
             #expect(added.stdout.contains("installed demo"))
-            #expect(added.stdout.contains("animate --model \(store)/demo"))
+            #expect(added.stdout.contains("try: dynamicrafter animate --model demo --image"))
             #expect(FileManager.default.fileExists(atPath: store + "/demo/model.safetensors"))
             #expect(FileManager.default.fileExists(atPath: store + "/demo/config.json"))
             let list = try Self.run(["models", "list"], environment: env)
@@ -170,6 +170,17 @@ struct ModelsCommandTests {
             #expect(convert.status == 1)
             #expect(convert.stderr.contains("already a safetensors file"))
             #expect(!FileManager.default.fileExists(atPath: store + "/demo2"))
+            // `animate --model NAME` finds an installed model by its name.
+            let image = dir + "/input.png"
+            try Tools.run("gst-launch-1.0", ["-q", "videotestsrc", "num-buffers=1", "!", "video/x-raw,width=40,height=40",
+                                             "!", "pngenc", "!", "filesink", "location=\(image)"])
+            let animated = try Self.run(["animate", "--model", "demo", "--image", image, "--frames", "2", "--steps", "1",
+                                         "--output", dir + "/frames/"], environment: env)
+            #expect(animated.status == 0, "\(animated.stderr)")
+            #expect(animated.stderr.contains("loading \(store)/demo/model.safetensors"), "\(animated.stderr)")
+            let unknown = try Self.run(["animate", "--model", "nothing", "--image", image, "--output", dir + "/x.mp4"], environment: env)
+            #expect(unknown.status == 1)
+            #expect(unknown.stderr.contains("nor a model of that name in \(store); installed: demo"), "\(unknown.stderr)")
             let removed = try Self.run(["models", "remove", "demo"], environment: env)
             #expect(removed.status == 0)
             #expect(!FileManager.default.fileExists(atPath: store + "/demo"))
