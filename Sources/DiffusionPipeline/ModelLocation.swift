@@ -19,6 +19,9 @@ public struct ModelLocation: Sendable {
     public let configSource: String
 
     public static let configFileNames = ["config.json", "config.yaml", "config.yml"]
+    /// What `dynamicrafter models fetch|add` writes beside the weights (`InstallRecord`); its
+    /// `preset` field is read here to tell the 512, 512-interp and 1024 checkpoints apart.
+    public static let installRecordFileName = "installed.json"
     public static let weightExtensions = ["safetensors", "ckpt"]
 
     /// Resolves `model` (weights file or folder) and `config` (preset name, file, or nil).
@@ -137,7 +140,7 @@ extension ModelLocation {
     static func installedPreset(beside weights: String) -> String? {
         struct Record: Decodable { let preset: String? }
         let folder = (weights as NSString).deletingLastPathComponent
-        let path = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("installed.json")
+        let path = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(installRecordFileName)
         guard let data = FileManager.default.contents(atPath: path), data.count < 1 << 16 else { return nil }
         return (try? JSONDecoder().decode(Record.self, from: data))?.preset
     }

@@ -140,19 +140,3 @@ func grouped(_ n: Int) -> String {
     }
     return n < 0 ? "-" + out : out
 }
-
-/// 10436564084 → "9.72 GiB".
-func humanBytes(_ n: Int) -> String {
-    let units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(n)
-    var unit = 0
-    while value.magnitude >= 1024 && unit < units.count - 1 {
-        value /= 1024
-        unit += 1
-    }
-    if unit == 0 { return "\(n) bytes" }
-    let hundredths = (value * 100).rounded()
-    let whole = Int(hundredths / 100)
-    let frac = Int(hundredths.truncatingRemainder(dividingBy: 100).magnitude)
-    return "\(whole).\(frac < 10 ? "0" : "")\(frac) \(units[unit])"
-}

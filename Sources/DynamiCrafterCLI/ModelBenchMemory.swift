@@ -1,4 +1,5 @@
 import Foundation
+import Weights
 #if canImport(Glibc)
 import Glibc
 #endif

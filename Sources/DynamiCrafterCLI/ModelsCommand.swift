@@ -2,6 +2,7 @@ import ArgumentParser
 import DynamiCrafterModel
 import Foundation
 import ModelStore
+import Synchronization
 import TensorCore
 import Weights
 
@@ -108,10 +109,10 @@ struct ModelsCommand: ParsableCommand {
             let model: InstalledModel
             let request = FetchRequest(name: modelName, url: source, check: check, expectedSHA256: sha256,
                                        credentials: ModelSource.credentials(baseURL: base))
-            let already = CallbackFlag()
+            let already = Atomic<Bool>(false)
             do {
                 model = try store.fetch(request, stage: { stage in
-                    if case .alreadyInstalled = stage { already.set() }
+                    if case .alreadyInstalled = stage { already.store(true, ordering: .relaxed) }
                     display.stage(stage, url: source)
                 }, progress: { display.update($0) })
             } catch {
@@ -120,7 +121,7 @@ struct ModelsCommand: ParsableCommand {
             }
             display.finish()
             let sha = model.record?.sha256 ?? "?"
-            if already.isSet {
+            if already.load(ordering: .relaxed) {
                 print("\(model.name) is already installed: \(model.weightsPath) (\(humanBytes(Int(model.size))), sha256 \(sha), verified)")
             } else {
                 print("installed \(model.name): \(model.weightsPath) (\(humanBytes(Int(model.size))), sha256 \(sha), verified)")
@@ -285,14 +286,6 @@ struct ModelsCommand: ParsableCommand {
             print("wrote \(result.path) (\(target.rawValue), \(humanBytes(Int(result.size)))): \(humanBytes(Int(-saved))) larger than \(original); it is loaded in preference")
         }
     }
-}
-
-/// A flag set from a callback (which may run on another thread) and read afterwards.
-final class CallbackFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
 }
 
 /// Download progress on standard error: a redrawn bar on a terminal; otherwise a plain line at

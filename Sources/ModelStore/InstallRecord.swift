@@ -1,3 +1,4 @@
+import DiffusionPipeline
 import Foundation
 
 /// What the store knows about an installed model: written beside the weights as
@@ -37,7 +38,7 @@ public struct InstallRecord: Codable, Sendable, Equatable {
         }
     }
 
-    public static let fileName = "installed.json"
+    public static let fileName = ModelLocation.installRecordFileName
 
     public init(preset: String?, source: String, file: String, sha256: String, publishedSHA256: String?, size: Int64,
                 verified: Bool, installed: String, dtype: String, converted: ConvertedCopy? = nil) {

@@ -43,7 +43,10 @@ extension ModelStore {
 
     private func convertLocked(name: String, to dtype: DType, progress: (Int, Int) -> Bool) throws -> ConversionResult {
         let folder = path(of: name)
-        guard model(named: name) != nil else { throw ModelStoreError.notInstalled(name: name) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ModelStoreError.notInstalled(name: name)
+        }
         guard let record = readRecord(folder: folder) else {
             throw ModelStoreError.invalidArgument("\(folder) was not installed by `dynamicrafter models` (it has no \(InstallRecord.fileName)); convert its weights with `dynamicrafter convert IN OUT.safetensors --dtype \(dtype.rawValue)`")
         }

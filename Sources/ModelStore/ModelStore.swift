@@ -64,10 +64,10 @@ public struct ModelStore: Sendable {
         // The file ModelLocation would load.
         let loaded = weights.first { $0 == "model.safetensors" } ?? weights.first { $0 == "model.ckpt" } ?? weights.sorted()[0]
         let loadedPath = (folder as NSString).appendingPathComponent(loaded)
-        let size = weights.reduce(Int64(0)) { total, file in
-            let attributes = try? fm.attributesOfItem(atPath: (folder as NSString).appendingPathComponent(file))
-            return total + ((attributes?[.size] as? NSNumber)?.int64Value ?? 0)
-        }
+        let sizes = Dictionary(uniqueKeysWithValues: weights.map { file in
+            (file, ((try? fm.attributesOfItem(atPath: (folder as NSString).appendingPathComponent(file)))?[.size] as? NSNumber)?.int64Value)
+        })
+        let size = sizes.values.reduce(Int64(0)) { $0 + ($1 ?? 0) }
         let record = readRecord(folder: folder)
         let dtype: String
         if let record, record.file == loaded {
@@ -83,7 +83,7 @@ public struct ModelStore: Sendable {
         // Verified: the record says every check passed for the file that would be loaded (the
         // original or its converted copy), and that file still has the recorded size (a file
         // replaced by hand is not).
-        let loadedSize = ((try? fm.attributesOfItem(atPath: loadedPath))?[.size] as? NSNumber)?.int64Value
+        let loadedSize = sizes[loaded] ?? nil
         var verified = false
         if let record, record.verified {
             if record.file == loaded {
@@ -94,11 +94,6 @@ public struct ModelStore: Sendable {
         }
         return InstalledModel(name: name, path: folder, weightsPath: loadedPath, preset: preset, size: size, dtype: dtype,
                               verified: verified, record: record)
-    }
-
-    /// The record `fetch`/`add` wrote in `folder`, if any.
-    public static func record(in folder: String) -> InstallRecord? {
-        ModelStore(directory: (folder as NSString).deletingLastPathComponent).readRecord(folder: folder)
     }
 
     func readRecord(folder: String) -> InstallRecord? {

@@ -1,4 +1,4 @@
-import Foundation
+import Weights
 
 /// What can go wrong installing, listing or removing models; each case reads as a full message.
 public enum ModelStoreError: Error, Sendable, CustomStringConvertible, Equatable {
@@ -48,7 +48,7 @@ public enum ModelStoreError: Error, Sendable, CustomStringConvertible, Equatable
                 : "the repository needs a token: set HF_TOKEN, or log in with `huggingface-cli login` (its token file is read)"
             return "\(url): the server answered HTTP \(status) (access denied); \(advice)"
         case let .insufficientSpace(path, needed, available):
-            return "not enough space in \(path): \(Self.bytes(needed)) needed, \(Self.bytes(available)) free; free some space or choose another --models-dir"
+            return "not enough space in \(path): \(humanBytes(Int(needed))) needed, \(humanBytes(Int(available))) free; free some space or choose another --models-dir"
         case let .busy(name, holder):
             let who = holder.map { " (process \($0))" } ?? ""
             return "another dynamicrafter command\(who) is installing, converting or removing the model \(name); wait for it to finish"
@@ -61,17 +61,5 @@ public enum ModelStoreError: Error, Sendable, CustomStringConvertible, Equatable
         case let .invalidArgument(text), let .io(text):
             return text
         }
-    }
-
-    /// "10.4 GB": decimal units, as download sizes are quoted.
-    static func bytes(_ count: Int64) -> String {
-        let units = ["bytes", "kB", "MB", "GB", "TB", "PB", "EB"]
-        var value = Double(count)
-        var unit = 0
-        while value >= 1000, unit < units.count - 1 {
-            value /= 1000
-            unit += 1
-        }
-        return unit == 0 ? "\(count) bytes" : String(format: "%.1f", value) + " " + units[unit]
     }
 }

@@ -105,6 +105,8 @@ struct ModelsConvertAndAccessTests {
             #expect(remove.stderr.contains("another dynamicrafter command"))
             #expect(server.requestLog.split(separator: "\n").filter { $0.contains("/cdn/slow/") }.count == 1)
 
+            // Let the first transfer finish.
+            try server.releaseSlowTransfers()
             first.waitUntilExit()
             #expect(first.terminationStatus == 0)
             let list = try ModelsCommandTests.run(["models", "list", "--models-dir", models])
@@ -156,7 +158,7 @@ struct ModelsConvertAndAccessTests {
 
             let huge = try fetch(server, "huge", models: dir + "/models")
             #expect(huge.status == 1)
-            #expect(huge.stderr.contains("not enough space in \(dir)/models: 1.2 EB needed"), "\(huge.stderr)")
+            #expect(huge.stderr.contains("not enough space in \(dir)/models: 1.00 EiB needed"), "\(huge.stderr)")
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir + "/models")) ?? []).isEmpty)
         }
     }

@@ -14,20 +14,21 @@ struct ConcurrencyAndAccessTests {
         try StoreFixtures.withStore { store, root in
             let server = try StoreFixtures.server(root)
             try FileManager.default.createDirectory(atPath: store.directory, withIntermediateDirectories: true)
-            var held: StoreLock? = try StoreLock(path: store.lockPath(of: "tiny"), name: "tiny")
-            let busy = ModelStoreError.busy(name: "tiny", holder: getpid())
-            _ = #expect(throws: busy) { try store.fetch(try StoreFixtures.request(server, "ok")) }
-            _ = #expect(throws: busy) { try store.add(file: StoreFixtures.demoWeights, name: "tiny", check: .configFile(StoreFixtures.demoConfig)) }
-            _ = #expect(throws: busy) { try store.remove(name: "tiny") }
-            _ = #expect(throws: busy) { try store.convert(name: "tiny", to: .bf16) }
-            #expect(busy.description.contains("process \(getpid())"))
-            // Nothing was requested or written for the locked name.
-            #expect(try server.requests().isEmpty)
-            #expect(StoreFixtures.contents(store) == [".tiny.lock"])
-            // Another name is not blocked.
-            #expect(try store.fetch(try StoreFixtures.request(server, "ok", name: "other")).verified)
-            held = nil
-            _ = held
+            do {
+                let held = try StoreLock(path: store.lockPath(of: "tiny"), name: "tiny")
+                let busy = ModelStoreError.busy(name: "tiny", holder: getpid())
+                _ = #expect(throws: busy) { try store.fetch(try StoreFixtures.request(server, "ok")) }
+                _ = #expect(throws: busy) { try store.add(file: StoreFixtures.demoWeights, name: "tiny", check: .configFile(StoreFixtures.demoConfig)) }
+                _ = #expect(throws: busy) { try store.remove(name: "tiny") }
+                _ = #expect(throws: busy) { try store.convert(name: "tiny", to: .bf16) }
+                #expect(busy.description.contains("process \(getpid())"))
+                // Nothing was requested or written for the locked name.
+                #expect(try server.requests().isEmpty)
+                #expect(StoreFixtures.contents(store) == [".tiny.lock"])
+                // Another name is not blocked.
+                #expect(try store.fetch(try StoreFixtures.request(server, "ok", name: "other")).verified)
+                withExtendedLifetime(held) {}
+            }
             // Released: the lock file is gone and the name is free.
             #expect(StoreFixtures.contents(store) == ["other"])
             #expect(try store.fetch(try StoreFixtures.request(server, "ok")).verified)
@@ -123,7 +124,7 @@ struct ConcurrencyAndAccessTests {
             #expect(path == store.directory)
             #expect(needed == 1 << 60)
             #expect(available > 0 && available < needed)
-            #expect(error?.description.contains("1.2 EB needed") == true)
+            #expect(error?.description.contains("1.00 EiB needed") == true)
             #expect(StoreFixtures.contents(store).isEmpty)
         }
     }

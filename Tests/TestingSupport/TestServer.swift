@@ -9,7 +9,8 @@ import Foundation
 /// (publishes a wrong hash); `norange` (ignores `Range`, always 200); `nohash`; `404`; `500`;
 /// `auth` (401 unless `Authorization: Bearer secret`, then a redirect to the CDN under the
 /// other name of loopback, `localhost`, as Hugging Face redirects to another host); `huge`
-/// (announces 2^60 bytes, sends none); `slow` (the first 4 KiB, a 3 s pause, then the rest).
+/// (announces 2^60 bytes, sends none); `slow` (the first 4 KiB, then the rest once the test
+/// calls `releaseSlowTransfers()`, or after 60 s).
 /// Used as an HTTP proxy, it logs the absolute URL asked for (status 0), then serves the path;
 /// a `CONNECT` (an https URL through the proxy) is logged and refused with 502.
 /// Every request is logged as a JSON line (path, range, status, bytes it will send, the
@@ -118,7 +119,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == 'slow':
             self.wfile.write(body[:4096])
             self.wfile.flush()
-            time.sleep(3)
+            release = os.path.join(os.path.dirname(log_path), 'release-slow')
+            deadline = time.time() + 60
+            while not os.path.exists(release) and time.time() < deadline:
+                time.sleep(0.02)
             self.wfile.write(body[4096:sent])
         else:
             self.wfile.write(body[:sent])
@@ -184,6 +188,12 @@ server.serve_forever()
 
     /// The checkpoint's URL in `mode`, as a Hugging Face `resolve` URL.
     public func url(_ mode: String) -> String { base(mode) + "/Doubiiu/Tiny/resolve/main/model.ckpt" }
+
+    /// Lets `slow` transfers send the rest of the file.
+    public func releaseSlowTransfers() throws {
+        let path = ((logPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("release-slow")
+        try Data().write(to: URL(fileURLWithPath: path))
+    }
 
     /// The raw request log, a JSON line per request.
     public var requestLog: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
