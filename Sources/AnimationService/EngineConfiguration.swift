@@ -1,3 +1,4 @@
+import DiffusionPipeline
 import TensorCore
 
 /// How a `JobEngine` runs.
@@ -15,6 +16,12 @@ public struct EngineConfiguration: Sendable {
     public var outputStallTimeout: Double
     /// Where the private folder for encoding results is made; nil = `$TMPDIR` or /tmp.
     public var temporaryDirectory: String?
+    /// Precision the models are loaded at: f32 (exact) or bf16 (weights resident as bf16).
+    public var precision: Precision = .f32
+    /// What the service may use; nil measures it before each load and job (`MemoryBudget.current()`).
+    public var memoryBudget: (@Sendable () -> MemoryBudget)? = nil
+    /// Where the engine reports what it did (model loads); nil = nowhere.
+    public var log: (@Sendable (String) -> Void)? = nil
 
     public init(maxQueueLength: Int = 8, jobRetention: Double = 60, threads: Int? = nil, backend: BackendKind? = nil,
                 inputLimits: InputLimits = .default, outputStallTimeout: Double = 60, temporaryDirectory: String? = nil) {

@@ -85,7 +85,18 @@ extension JobEngine {
         if let resident { return resident }
         let model: AnimationModel
         do {
-            model = try AnimationModel.load(path: entry.weightsPath, config: entry.location.config, context: context)
+            // The previous model is gone by now; what is left must hold this one and a job of
+            // its default length.
+            try checkMemory(for: entry, frames: entry.defaultFrames, batch: 2, loaded: false)
+        } catch {
+            mutate { state, _ in state.loading = false }
+            throw error
+        }
+        do {
+            let (loaded, summary) = try AnimationModel.loadReporting(path: entry.weightsPath, name: entry.name,
+                                                                     config: entry.location.config, context: context)
+            model = loaded
+            configuration.log?(summary)
         } catch {
             mutate { state, _ in state.loading = false }
             throw ServiceError(.modelLoadFailed, "cannot load model '\(entry.name)' from \(entry.weightsPath): \(error)")

@@ -22,6 +22,8 @@ public final class JobEngine: Sendable {
     public let configuration: EngineConfiguration
     /// The compute backend's name (onednn, openblas).
     public let backendName: String
+    /// The precision models are loaded at.
+    public let precision: Precision
     let context: ComputeContext
     let reader: ImageReader
     /// A private (0700) folder where results are encoded before they are copied out.
@@ -47,7 +49,8 @@ public final class JobEngine: Sendable {
             throw .internal("cannot start the \(configuration.backend?.rawValue ?? "default") compute backend: \(error)")
         }
         backendName = backend.kind.rawValue
-        context = ComputeContext(backend: backend)
+        context = ComputeContext(backend: backend, precision: configuration.precision)
+        precision = configuration.precision
         reader = ImageReader(limits: configuration.inputLimits)
         temporaryDirectory = try Self.makePrivateDirectory(in: configuration.temporaryDirectory)
         state = Mutex(EngineState())
@@ -90,7 +93,12 @@ public final class JobEngine: Sendable {
         let all = registry.models()
         let defaultName = registry.defaultName(among: all)
         let loaded = status.loadedModel
-        return all.map { ModelInfo(entry: $0, isLoaded: $0.name == loaded, isDefault: $0.name == defaultName) }
+        return all.map { entry in
+            let estimate = try? MemoryEstimate(config: entry.location.config)
+                .totalBytes(precision: precision, frames: entry.defaultFrames)
+            return ModelInfo(entry: entry, isLoaded: entry.name == loaded, isDefault: entry.name == defaultName,
+                             precision: precision, estimatedBytes: estimate ?? 0)
+        }
     }
 
     // MARK: - Jobs
@@ -119,6 +127,8 @@ public final class JobEngine: Sendable {
 
         let entry = try registry.entry(named: request.model ?? (loadedName.isEmpty ? nil : loadedName))
         let settings = try Self.settings(for: request, entry: entry)
+        try checkMemory(for: entry, frames: settings.frames, batch: Self.guidanceBatch(settings),
+                        loaded: loadedName == entry.name)
         if let output = request.output {
             try DescriptorIO.checkWritable(output.fileDescriptor, what: "output")
             if output.format != .raw, let format = VideoFormat(rawValue: output.format.rawValue), !VideoEncoder.isAvailable(format) {

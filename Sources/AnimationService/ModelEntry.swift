@@ -1,5 +1,6 @@
 import DiffusionPipeline
 import DynamiCrafterModel
+import TensorCore
 
 /// One model found in the models directory, located and configured but not loaded.
 public struct ModelEntry: Sendable {
@@ -34,4 +35,9 @@ public struct ModelInfo: Sendable {
     public let isLoaded: Bool
     /// Whether requests that name no model use it.
     public let isDefault: Bool
+    /// The precision the engine loads it at.
+    public let precision: Precision
+    /// Estimated bytes loaded at that precision with a job of its default length (0 when the
+    /// estimate failed).
+    public let estimatedBytes: Int
 }

@@ -17,6 +17,9 @@ public struct ServiceError: Error, Sendable, Equatable, CustomStringConvertible 
         case cancelled = "Cancelled"
         /// The service is stopping.
         case shuttingDown = "ShuttingDown"
+        /// The model or the job needs more memory than the service can have (the message gives
+        /// both figures and what would fit).
+        case insufficientMemory = "InsufficientMemory"
         /// Anything else; the message has the details.
         case `internal` = "Internal"
     }

@@ -146,7 +146,10 @@ public struct AnimationPipeline: Sendable {
         let decodeStart = clock.now
         hooks.progress?(AnimationProgress(stage: .decoding, step: schedule.count, totalSteps: schedule.count,
                                           elapsed: seconds(since: start), remaining: nil))
-        let video = try decode(latent: latent, perFrame: settings.perFrameVAE, interrupt: interrupt)
+        // Frame by frame whatever `perframe_ae` says: the decoder treats frames as independent
+        // samples (the same numbers either way), and 16 frames at once hold 16 full-resolution
+        // feature maps: 3 GiB at 256×256, 27 GiB at 576×1024. It is not slower.
+        let video = try decode(latent: latent, perFrame: true, interrupt: interrupt)
         hooks.trace?("video_out", video)
         var frames = try Self.framesU8(video)
         if settings.mode == .loop { frames.removeLast() }

@@ -109,3 +109,4 @@ struct BenchCommand: ParsableCommand {
 }
 
 extension BackendKind: ExpressibleByArgument {}
+extension TensorCore.Precision: ExpressibleByArgument {}

@@ -29,6 +29,9 @@ struct CheckReferenceCommand: ParsableCommand {
     @Option(help: "Compute backend: onednn, openblas or reference.")
     var backend: BackendKind?
 
+    @Option(help: "Weight precision: f32 (default; what the goldens are checked at) or bf16 (reports how far bf16 is from them).")
+    var precision: Precision = .f32
+
     @Flag(help: "Print only failures and the summary.")
     var quiet = false
 
@@ -39,9 +42,10 @@ struct CheckReferenceCommand: ParsableCommand {
             if let unknown = cases.first(where: { !known.contains($0) }) {
                 throw ValidationError("no case '\(unknown)' in the manifest (it has \(known.sorted().joined(separator: ", ")))")
             }
-            let context = ComputeContext(backend: try backend.map { try ComputeBackends.make($0) } ?? ComputeBackends.makeDefault())
+            let context = ComputeContext(backend: try backend.map { try ComputeBackends.make($0) } ?? ComputeBackends.makeDefault(),
+                                         precision: precision)
             let checker = ReferenceChecker(manifest: manifest, context: context)
-            let report = try checker.run(dump: dump, cases: cases.isEmpty ? nil : Set(cases)) { check in
+            let report = try checker.run(dump: dump, cases: cases.isEmpty ? nil : Set(cases), loaded: { print($0) }) { check in
                 if !quiet || !check.passed { print(check.line) }
             }
             let failed = report.failures.count

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
 import TensorCore
@@ -8,7 +9,7 @@ import Weights
 struct ModelBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Time the whole model (random fp32 weights) at its real sizes.",
+        abstract: "Time the whole model (random weights) at its real sizes, with its memory per stage.",
         discussion: """
             Builds every component (UNet, VAE, text and vision towers, Resampler) of a preset or \
             configuration file from deterministic random weights, then times one UNet forward \
@@ -16,9 +17,12 @@ struct ModelBenchCommand: ParsableCommand {
             frame by frame), CLIP preprocess + vision tower on one image, the Resampler and the \
             text tower on one prompt. FLOPs are counted per backend call (Linear, convolution, \
             attention, matmul: 2 per multiply-add; norms, activations, softmax and elementwise \
-            work are not counted). The fp32 GEMM ceiling is measured before and after. The 256 \
-            model keeps ~9.5 GiB of weights resident, peaks near 17 GiB in the batched VAE \
-            decode, and takes minutes per UNet or VAE run; the larger presets need far more.
+            work are not counted). The fp32 GEMM ceiling is measured before and after. Reported \
+            memory: RSS after building, and each stage's own peak RSS. Here every component is \
+            packed in memory (the random weights are not a mapped file, so the encoders cannot \
+            be streamed as `animate` streams them): the 256 model holds ~9.6 GiB of weights in \
+            f32 and ~4.8 GiB with --precision bf16, and its batched VAE decode adds ~5 GiB \
+            (`animate` decodes frame by frame). A UNet or VAE run takes minutes.
             """
     )
 
@@ -30,6 +34,9 @@ struct ModelBenchCommand: ParsableCommand {
 
     @Option(help: "Backend for the dense work (onednn, openblas).")
     var backend: BackendKind = .onednn
+
+    @Option(help: "Weight precision: f32 or bf16 (weights resident as bf16).")
+    var precision: Precision = .f32
 
     @Option(parsing: .upToNextOption, help: "Stages to run (\(ModelBenchStage.allCases.map(\.rawValue).joined(separator: ", "))).")
     var stages: [ModelBenchStage] = ModelBenchStage.allCases
@@ -89,7 +96,7 @@ struct ModelBenchCommand: ParsableCommand {
         let env = ProcessInfo.processInfo.environment
         let startMemory = ModelBenchMemory.now()
         let loadBefore = Self.loadAverage()
-        say("dynamicrafter bench model: \(label), \(backend.rawValue), fp32, \(threadCount) threads, "
+        say("dynamicrafter bench model: \(label), \(backend.rawValue), \(precision.rawValue), \(threadCount) threads, "
             + "OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)"), OMP_WAIT_POLICY=\(env["OMP_WAIT_POLICY"] ?? "(unset)")")
         say("machine: \(Self.cpuModel()), load average \(loadBefore)")
         let raw = try ComputeBackends.make(backend)
@@ -111,7 +118,7 @@ struct ModelBenchCommand: ParsableCommand {
         // they leave added ~16% to the resident size of the 256 model (11.0 GiB instead of 9.5).
         if !defaultAllocator { AllocatorTuning.keepLargeBlocks(threshold: 128 << 10) }
         let counter = FLOPCounter()
-        let context = ComputeContext(backend: CountingBackend(wrapping: raw, counter: counter), precision: .f32)
+        let context = ComputeContext(backend: CountingBackend(wrapping: raw, counter: counter), precision: precision)
         let components = Set(selected.map(\.component))
         let model = try ModelBenchModel.build(config: modelConfig, archive: archive, context: context,
                                               components: components, progress: say)
@@ -129,7 +136,9 @@ struct ModelBenchCommand: ParsableCommand {
             let warm = stage.isLarge ? warmups : 1
             let reps = stage.isLarge ? repeats : smallRepeats
             say("running \(stage.rawValue) (\(warm) warm-up, \(reps) timed) …")
-            let result: ModelBenchResult
+            // The stage's own peak: VmHWM restarts from the current RSS here.
+            let peakReset = ProcessMemory.resetPeak()
+            var result: ModelBenchResult
             switch stage {
             case .unet:
                 guard let unet = model.unet else { throw ModelBenchError("UNet not built") }
@@ -168,9 +177,10 @@ struct ModelBenchCommand: ParsableCommand {
                     try text.encode(tokens: inputs.tokens)
                 }
             }
+            if peakReset, let peak = ProcessMemory.peakResidentBytes { result.stagePeak = peak }
             say("  \(stage.rawValue): median \(fixed(result.median, 3)) s, \(fixed(result.gflop, 1)) GFLOP, "
                 + "\(fixed(result.gflops, 1)) GFLOP/s, \(result.nonFinite == 0 ? "finite" : "\(result.nonFinite) NaN/Inf"); "
-                + result.memoryAfter.description)
+                + result.memoryAfter.description + (result.stagePeak.map { ", stage peak RSS \(humanBytes($0))" } ?? ""))
             results.append(result)
         }
 
@@ -212,7 +222,10 @@ struct ModelBenchCommand: ParsableCommand {
             print("  after \(b.component.rawValue) (\(fixed(b.seconds, 1)) s): \(b.memory.description)")
         }
         print("  built in \(fixed(model.totalSeconds, 1)) s: \(loaded.description)")
-        for r in results { print("  after \(r.stage.rawValue): \(r.memoryAfter.description)") }
+        for r in results {
+            print("  after \(r.stage.rawValue): \(r.memoryAfter.description)"
+                  + (r.stagePeak.map { "; peak during the stage \(humanBytes($0))" } ?? ""))
+        }
         let end = ModelBenchMemory.now()
         print("  at the end: \(end.description)")
         if comparable {

@@ -19,6 +19,8 @@ struct ModelBenchResult {
     /// Root mean square of the last output's finite values.
     let rms: Double
     let memoryAfter: ModelBenchMemory
+    /// Peak RSS during the stage alone (VmHWM reset before it); nil where the kernel has no reset.
+    var stagePeak: Int? = nil
     /// CPU seconds of the process over the timed runs, all threads together.
     let cpuSeconds: Double
 

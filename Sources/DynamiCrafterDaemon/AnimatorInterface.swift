@@ -42,6 +42,9 @@ enum AnimatorInterface {
             <property name="Backend" type="s" access="read">
               <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
             </property>
+            <property name="Precision" type="s" access="read">
+              <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
+            </property>
           </interface>
           <interface name="org.dynamicrafter.Animator1.Job">
             <method name="Cancel"/>

@@ -1,3 +1,4 @@
+import TensorCore
 import AnimationService
 import DBusKit
 import DiffusionPipeline
@@ -103,6 +104,7 @@ final class AnimatorService: Sendable {
             "State": DBusPropertyImplementation(get: { .string(engine.status.state.rawValue) }),
             "QueueLength": DBusPropertyImplementation(get: { .uint32(UInt32(clamping: engine.status.queueLength)) }),
             "Backend": .constant(.string(engine.backendName)),
+            "Precision": .constant(.string(engine.precision.rawValue)),
         ])
         return try DBusObject(interfaces: [implementation])
     }
@@ -148,6 +150,8 @@ final class AnimatorService: Sendable {
                 "size": .uint64(entry.sizeBytes),
                 "dtype": .string(entry.dtype),
                 "verified": .bool(entry.verified),
+                "precision": .string(info.precision.rawValue),
+                "memory": .uint64(UInt64(clamping: info.estimatedBytes)),
                 "loaded": .bool(info.isLoaded),
                 "default": .bool(info.isDefault),
             ])])

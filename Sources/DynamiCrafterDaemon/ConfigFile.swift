@@ -5,7 +5,7 @@ import Foundation
 /// given on the command line win over the file.
 struct ConfigFile: Equatable {
     static let keys: Set<String> = [
-        "bus", "models-dir", "model", "queue-length", "idle-exit", "threads", "backend", "job-retention", "preload",
+        "bus", "models-dir", "model", "queue-length", "idle-exit", "threads", "backend", "precision", "job-retention", "preload",
         "shutdown-grace",
     ]
 

@@ -50,6 +50,9 @@ struct Daemon: ParsableCommand {
     @Option(help: "Compute backend: onednn or openblas (default: onednn when available).")
     var backend: String?
 
+    @Option(help: "Precision models are loaded at: f32 (default; exact to the reference) or bf16 (weights resident as bf16, half the memory).")
+    var precision: String?
+
     @Option(help: "Seconds a finished job stays on the bus before it is removed (default 60).")
     var jobRetention: Double?
 

@@ -64,6 +64,7 @@ struct DaemonSettings {
     var idleExit: Double
     var threads: Int?
     var backend: BackendKind?
+    var precision: Precision
     var jobRetention: Double
     var preload: Bool
     /// How long a graceful shutdown waits for the running job to stop.
@@ -114,6 +115,10 @@ struct DaemonSettings {
         let idleExit = try options.idleExit ?? file?.number("idle-exit") ?? (bus.isSession ? defaultSessionIdleExit : 0)
         let threads = try options.threads ?? file?.integer("threads")
         let backendText = options.backend ?? file?["backend"]
+        let precisionText = options.precision ?? file?["precision"] ?? Precision.f32.rawValue
+        guard let precision = Precision(rawValue: precisionText) else {
+            throw Invalid(description: "precision must be f32 or bf16, got '\(precisionText)'")
+        }
         let jobRetention = try options.jobRetention ?? file?.number("job-retention") ?? 60
         let preload = try options.preload ? true : (file?.boolean("preload") ?? false)
         let grace = try options.shutdownGrace ?? file?.number("shutdown-grace") ?? defaultShutdownGrace
@@ -133,7 +138,8 @@ struct DaemonSettings {
         }
         return DaemonSettings(
             bus: bus, modelsDirectory: modelsDirectory, defaultModel: model.flatMap { $0.isEmpty ? nil : $0 },
-            queueLength: queueLength, idleExit: idleExit, threads: threads, backend: backend, jobRetention: jobRetention,
+            queueLength: queueLength, idleExit: idleExit, threads: threads, backend: backend, precision: precision,
+            jobRetention: jobRetention,
             preload: preload, shutdownGrace: grace, introspectionXML: options.introspectionXml, configFile: file?.path)
     }
 

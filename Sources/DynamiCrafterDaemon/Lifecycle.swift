@@ -1,3 +1,4 @@
+import TensorCore
 import AnimationService
 import DBusKit
 import Dispatch
@@ -25,11 +26,14 @@ final class Lifecycle: Sendable {
         Log.info("version \(version); serving \(settings.bus); models in \(settings.modelsDirectory)"
             + (settings.configFile.map { "; configuration \($0)" } ?? ""))
         let registry = ModelRegistry(directory: settings.modelsDirectory, defaultModel: settings.defaultModel)
-        let engine = try JobEngine(registry: registry, configuration: EngineConfiguration(
+        var configuration = EngineConfiguration(
             maxQueueLength: settings.queueLength, jobRetention: settings.jobRetention, threads: settings.threads,
-            backend: settings.backend, temporaryDirectory: ProcessInfo.processInfo.environment["RUNTIME_DIRECTORY"]))
+            backend: settings.backend, temporaryDirectory: ProcessInfo.processInfo.environment["RUNTIME_DIRECTORY"])
+        configuration.precision = settings.precision
+        configuration.log = { Log.info($0) }
+        let engine = try JobEngine(registry: registry, configuration: configuration)
         let models = engine.models()
-        Log.info("\(models.count) model(s) installed\(models.isEmpty ? "" : ": " + models.map { $0.entry.name + ($0.isDefault ? " (default)" : "") }.joined(separator: ", ")); backend \(engine.backendName); queue \(settings.queueLength); idle exit \(settings.idleExit == 0 ? "never" : "after \(Int(settings.idleExit)) s")")
+        Log.info("\(models.count) model(s) installed\(models.isEmpty ? "" : ": " + models.map { $0.entry.name + ($0.isDefault ? " (default)" : "") }.joined(separator: ", ")); backend \(engine.backendName), \(settings.precision.rawValue); queue \(settings.queueLength); idle exit \(settings.idleExit == 0 ? "never" : "after \(Int(settings.idleExit)) s")")
 
         if models.isEmpty {
             Log.warning("no model found in \(settings.modelsDirectory): put a model folder there (for a try: dynamicrafter demo-model \(settings.modelsDirectory)/demo)")

@@ -35,7 +35,7 @@ public struct CLIPMultiheadAttention: Sendable {
             attended = try CausalAttention.attend(q: q, k: k, v: v, heads: heads, scale: scale)
         } else {
             attended = try context.backend.attention(q: q, k: k, v: v, heads: heads, scale: scale,
-                                                     precision: context.precision)
+                                                     precision: context.attentionPrecision)
         }
         return try outProj(attended)
     }

@@ -53,7 +53,7 @@ public struct CrossAttention: Sendable {
             imageGate = nil
         }
         backend = context.backend
-        precision = context.precision
+        precision = context.attentionPrecision
     }
 
     /// `x` `[N, L, queryDim]`; `context` `[N, Lc, contextDim]` or nil for self-attention.

@@ -15,9 +15,10 @@ public struct Linear: Sendable {
         try self.init(weight: w, bias: b, context: context)
     }
 
-    /// Packs an already loaded weight `[out, in]` and optional bias `[out]`.
+    /// Packs (or, with streamed residency, maps) a loaded weight `[out, in]` and optional bias `[out]`.
     public init(weight: TensorData, bias: TensorData?, context: ComputeContext) throws {
-        op = try context.backend.makeLinear(weight: weight, bias: bias, precision: context.precision)
+        op = try context.backend.makeLinear(weight: weight, bias: bias, precision: context.precision,
+                                            residency: context.residency)
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {

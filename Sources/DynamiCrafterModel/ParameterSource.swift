@@ -63,13 +63,31 @@ public enum ModelLoadError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 }
 
-/// How a model runs: which backend does the dense work, at which precision.
+/// How a model runs: which backend does the dense work, at which precision, and where the
+/// layers' weights stay while loaded.
 public struct ComputeContext: Sendable {
     public let backend: any ComputeBackend
+    /// Precision of the weights (and of the weight × activation products where the backend
+    /// runs bf16 natively).
     public let precision: Precision
+    /// Where Linear layers keep their weights: packed (default) or streamed from the mapped file.
+    public let residency: WeightResidency
 
-    public init(backend: any ComputeBackend, precision: Precision = .f32) {
+    public init(backend: any ComputeBackend, precision: Precision = .f32, residency: WeightResidency = .packed) {
         self.backend = backend
         self.precision = precision
+        self.residency = residency
+    }
+
+    /// The same context with another weight residency.
+    public func with(residency: WeightResidency) -> ComputeContext {
+        ComputeContext(backend: backend, precision: precision, residency: residency)
+    }
+
+    /// Precision of activation × activation products (attention). bf16 precision is about the
+    /// weights' memory; rounding activations too only pays where bf16 dot products are faster
+    /// than fp32 (and is otherwise slower and less accurate), so it follows the backend.
+    public var attentionPrecision: Precision {
+        precision == .bf16 && backend.runsBF16Natively ? .bf16 : .f32
     }
 }

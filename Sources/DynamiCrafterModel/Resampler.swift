@@ -67,7 +67,7 @@ public struct Resampler: Sendable {
             // (q·d^−¼)(k·d^−¼)ᵀ = q·kᵀ/√d
             let out = try context.backend.attention(q: q, k: k, v: v, heads: heads,
                                                     scale: 1 / Float(dimHead).squareRoot(),
-                                                    precision: context.precision)
+                                                    precision: context.attentionPrecision)
             return try toOut(out)
         }
     }

@@ -239,7 +239,7 @@ struct VAEAttnBlock: Sendable {
         let qs = try q(h).reshaped(seq), ks = try k(h).reshaped(seq), vs = try v(h).reshaped(seq)
         let backend = context.backend
         let a = try backend.attention(q: qs, k: ks, v: vs, heads: 1, scale: 1 / Float(c).squareRoot(),
-                                      precision: context.precision)
+                                      precision: context.attentionPrecision)
         var out = try proj(a.reshaped([n, hh, ww, c]))
         try Kernels.addInPlace(&out, x)
         return out

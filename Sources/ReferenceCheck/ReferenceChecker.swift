@@ -19,13 +19,17 @@ public struct ReferenceChecker {
 
     /// Checks every case; `report` is told of each tensor as soon as it is compared. A case whose
     /// model or golden files cannot be used at all throws.
-    public func run(dump: String? = nil, cases selected: Set<String>? = nil,
+    /// `loaded` hears `loaded CASE (PRECISION) in N.N s (X.X GiB resident)` after each case's model is built.
+    public func run(dump: String? = nil, cases selected: Set<String>? = nil, loaded: (String) -> Void = { _ in },
                     report: (TensorCheck) -> Void = { _ in }) throws -> ReferenceReport {
         var checks: [TensorCheck] = []
         for c in manifest.cases where selected?.contains(c.name) ?? true {
             let archive = try MergedArchive.open(c.weightPaths.isEmpty
                 ? [(c.directory as NSString).appendingPathComponent("weights.safetensors")] : c.weightPaths)
+            let start = Date()
             let model = try AnimationModel(archive: archive, config: c.config, context: context)
+            let resident = ProcessMemory.residentBytes.map { " (\(ProcessMemory.gib($0)) resident)" } ?? ""
+            loaded("loaded \(c.name) (\(context.precision.rawValue)) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s\(resident)")
             for file in c.files {
                 let computed: Computed
                 switch Self.kind(of: file.name) {

@@ -42,7 +42,7 @@ enum MappedFile {
             throw WeightsError(.io, path: path, "cannot memory-map \(size) bytes: \(describeErrno(errno))")
         }
         let bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(base), count: size)
-        return ByteStorage(bytes: bytes) { region in
+        return ByteStorage(bytes: bytes, fileMapped: true) { region in
             if let start = region.baseAddress {
                 munmap(UnsafeMutableRawPointer(mutating: start), region.count)
             }

@@ -9,6 +9,8 @@ public struct SafetensorsFile: WeightArchive {
     public var format: WeightFileFormat { .safetensors }
 
     private let storage: ByteStorage
+
+    public func releaseResidentPages() { storage.releaseAllPages() }
     private let header: SafetensorsHeader
 
     /// Maps and validates the file at `path`.

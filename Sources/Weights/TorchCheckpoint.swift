@@ -18,6 +18,8 @@ public struct TorchCheckpoint: WeightArchive {
     public let otherTopLevelKeys: [String]
 
     private let storage: ByteStorage
+
+    public func releaseResidentPages() { storage.releaseAllPages() }
     private let directory: ZipDirectory
     private let records: [String: Record]
 

@@ -22,9 +22,15 @@ public protocol WeightArchive: Sendable {
     var metadata: [String: String] { get }
     /// Size of the file in bytes.
     var fileSize: Int { get }
+    /// Drops the pages of the mapped file from this process's resident memory (no-op for
+    /// archives held in memory). Tensors stay readable: their pages come back from the page
+    /// cache when touched.
+    func releaseResidentPages()
 }
 
 extension WeightArchive {
+    public func releaseResidentPages() {}
+
     /// Whether the file holds a tensor of that name.
     public func contains(_ name: String) -> Bool { info(named: name) != nil }
 

@@ -162,6 +162,30 @@ struct AnimateCommandTests {
         }
     }
 
+    @Test("a run that does not fit the memory budget is refused before loading; bf16 runs and reports its load")
+    func memoryBudgetAndPrecision() throws {
+        try CLIRunner.withTemporaryDirectory { dir in
+            let good = try Self.image(dir, "in.png")
+            let output = dir + "/out.mp4"
+            let refused = try CLIRunner.run(["animate", "--model", Self.model, "--steps", "2", "--image", good, "--output", output],
+                                            environment: ["DYNAMICRAFTER_MEMORY_BUDGET": "64M"])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("not enough memory"), "\(refused.stderr)")
+            #expect(refused.stderr.contains("0.1 GiB available (DYNAMICRAFTER_MEMORY_BUDGET)"), "\(refused.stderr)")
+            #expect(!refused.stderr.contains("loaded "), "refused before loading")
+            #expect(!FileManager.default.fileExists(atPath: output))
+
+            let bf16 = try animate(["--image", good, "--frames", "4", "--precision", "bf16", "--output", output])
+            #expect(bf16.status == 0, "\(bf16.stderr)")
+            let log = bf16.stdout + bf16.stderr
+            #expect(log.contains("(bf16) in "), "\(log)")
+            #expect(log.contains("GiB resident)"), "\(log)")
+            #expect(FileManager.default.fileExists(atPath: output))
+            let bad = try animate(["--image", good, "--precision", "f8", "--output", output + ".2.mp4"])
+            #expect(bad.status != 0)
+        }
+    }
+
     @Test("Ctrl-C stops the run and leaves no output")
     func interrupt() throws {
         try CLIRunner.withTemporaryDirectory { dir in

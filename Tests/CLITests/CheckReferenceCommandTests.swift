@@ -12,6 +12,7 @@ struct CheckReferenceCommandTests {
             let r = try CLIRunner.run(["check-reference", Self.fixtures, "--case", "tiny-256", "--dump", dir])
             #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
             #expect(r.stdout.contains("PASS  tiny-256/sampling.safetensors latent_final"))
+            #expect(r.stdout.contains("loaded tiny-256 (f32) in "), "the load line")
             #expect(r.stdout.contains(" 0 failed"))
             #expect(!r.stdout.contains("FAIL"))
             let dumped = try FileManager.default.contentsOfDirectory(atPath: dir + "/tiny-256").sorted()

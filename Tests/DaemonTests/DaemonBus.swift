@@ -22,8 +22,9 @@ final class DaemonBus: Sendable {
     let directory: String
     let logPath: String
 
-    /// `arguments` are added to the daemon's command line (after the test defaults).
-    init(arguments: [String] = [], modelsDirectory: String? = nil) throws {
+    /// `arguments` are added to the daemon's command line (after the test defaults);
+    /// `environment` is added to the daemon's environment.
+    init(arguments: [String] = [], modelsDirectory: String? = nil, environment: [String: String] = [:]) throws {
         let daemon = try Executables.daemon()
         let models = try modelsDirectory ?? Fixtures.modelsDirectory()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("daemon-bus-\(UUID().uuidString)").path
@@ -31,7 +32,8 @@ final class DaemonBus: Sendable {
         try FileManager.default.createDirectory(atPath: services, withIntermediateDirectories: true)
         logPath = directory + "/daemon.log"
         // A wrapper so the daemon's standard error lands in the log (dbus-daemon drops it).
-        let quoted = ([daemon, "--models-dir", models, "--idle-exit", "0", "--job-retention", "30", "--threads", "2"] + arguments)
+        let settings = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let quoted = (["env"] + settings + [daemon, "--models-dir", models, "--idle-exit", "0", "--job-retention", "30", "--threads", "2"] + arguments)
             .map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let wrapper = directory + "/run-daemon.sh"
         try "#!/bin/sh\nexec \(quoted) 2>>'\(logPath)'\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
@@ -71,9 +73,9 @@ final class DaemonBus: Sendable {
 
     /// Runs `body` with a fresh bus and a connection to it, stopping both afterwards; the
     /// daemon's log is attached to any failure.
-    static func with<R>(arguments: [String] = [], modelsDirectory: String? = nil,
+    static func with<R>(arguments: [String] = [], modelsDirectory: String? = nil, environment: [String: String] = [:],
                         _ body: (DaemonBus, DBusConnection) async throws -> R) async throws -> R {
-        let bus = try DaemonBus(arguments: arguments, modelsDirectory: modelsDirectory)
+        let bus = try DaemonBus(arguments: arguments, modelsDirectory: modelsDirectory, environment: environment)
         let connection = try bus.connect()
         defer {
             connection.close()

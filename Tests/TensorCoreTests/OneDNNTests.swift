@@ -31,6 +31,13 @@ enum OneDNNTestSupport {
     /// bf16 against fp32: bf16 keeps 8 significant bits (relative rounding up to 2⁻⁹ ≈ 2e-3 per
     /// operand), so results move by a few 1e-3.
     static let bf16VersusF32Tolerance: Float = 1e-2
+
+    /// The reference for oneDNN in bf16: weights rounded to bf16 always; activations rounded
+    /// too only where oneDNN runs its bf16 kernels (elsewhere it widens bf16-resident weights
+    /// for the fp32 kernels and activations stay fp32). Same summation-order tolerance.
+    static func bf16Reference(weight: TensorData) throws -> (weight: TensorData, precision: Precision) {
+        (try weight.converted(to: .bf16), try backend.get().runsBF16Natively ? .bf16 : .f32)
+    }
 }
 
 @Suite("OneDNN backend")
@@ -46,7 +53,8 @@ struct OneDNNBackendTests {
         // The probe result is what the operators use.
         var rng = OneDNNTestSupport.Random(seed: 90)
         let linear = try backend.makeLinear(weight: try rng.weight([8, 8]), bias: nil, precision: .bf16)
-        #expect((linear as? OneDNNLinear)?.usesNativeBF16 == backend.nativeBF16)
+        #expect((linear as? OneDNNLinear)?.usesNativeBF16 == backend.runsBF16Natively)
+        #expect((linear as? OneDNNLinear)?.weightsAreBF16 == true)
     }
 
     @Test("one operator runs concurrently from many tasks")

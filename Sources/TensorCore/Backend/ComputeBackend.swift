@@ -98,6 +98,9 @@ public protocol ComputeBackend: Sendable {
     var summary: String { get }
     /// Whether the CPU runs bf16 dot products natively here (otherwise bf16 is emulated).
     var nativeBF16: Bool { get }
+    /// Whether bf16 models run on bf16 kernels here (native and measured faster than fp32
+    /// kernels over widened weights); false where bf16 is only a storage format.
+    var runsBF16Natively: Bool { get }
 
     /// Packs a Linear weight `[out, in]` (f32, f16 or bf16) and optional bias `[out]`.
     func makeLinear(weight: TensorData, bias: TensorData?, precision: Precision) throws -> any LinearOperator
@@ -121,6 +124,8 @@ public protocol ComputeBackend: Sendable {
 }
 
 extension ComputeBackend {
+    public var runsBF16Natively: Bool { false }
+
     public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) throws -> Tensor {
         try matmul(a, b, transposeA: transposeA, transposeB: transposeB, alpha: 1, precision: .f32)
     }

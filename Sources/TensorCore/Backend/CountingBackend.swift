@@ -133,6 +133,7 @@ public struct CountingBackend: ComputeBackend {
     public var kind: BackendKind { base.kind }
     public var summary: String { base.summary }
     public var nativeBF16: Bool { base.nativeBF16 }
+    public var runsBF16Natively: Bool { base.runsBF16Natively }
 
     public func makeLinear(weight: TensorData, bias: TensorData?, precision: Precision) throws -> any LinearOperator {
         CountingLinear(base: try base.makeLinear(weight: weight, bias: bias, precision: precision), counter: counter)

@@ -8,10 +8,16 @@ import Glibc
 public final class ByteStorage: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
     private let release: ((UnsafeRawBufferPointer) -> Void)?
+    /// Whether the bytes are a read-only mapping of a file: their pages can be dropped from
+    /// this process (`releasePages`) and are read back from the page cache when touched again.
+    public let isFileMapped: Bool
 
-    /// Wraps memory whose lifetime `release` ends (for example `munmap`).
-    public init(bytes: UnsafeRawBufferPointer, release: ((UnsafeRawBufferPointer) -> Void)?) {
+    /// Wraps memory whose lifetime `release` ends (for example `munmap`). `fileMapped` marks a
+    /// private read-only file mapping, whose pages `releasePages` may drop.
+    public init(bytes: UnsafeRawBufferPointer, fileMapped: Bool = false,
+                release: ((UnsafeRawBufferPointer) -> Void)?) {
         self.bytes = bytes
+        self.isFileMapped = fileMapped
         self.release = release
     }
 
@@ -25,6 +31,7 @@ public final class ByteStorage: @unchecked Sendable {
             throw error
         }
         self.bytes = UnsafeRawBufferPointer(rebasing: raw[0..<count])
+        self.isFileMapped = false
         self.release = { _ in raw.deallocate() } // runs once, from deinit
     }
 
@@ -36,6 +43,25 @@ public final class ByteStorage: @unchecked Sendable {
     }
 
     public var count: Int { bytes.count }
+
+    /// Drops the whole pages inside `range` from this process's resident memory when the
+    /// storage maps a file (a no-op for heap storage, whose contents would be lost). Weights
+    /// are read from the mapping once, when they are packed, or once per job (encoders run
+    /// from the mapping): afterwards their pages only add to the resident size, and the
+    /// kernel's page cache, not this process, is the right owner of a second copy.
+    public func releasePages(_ range: Range<Int>) {
+        guard isFileMapped, let base = bytes.baseAddress, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = UInt(bitPattern: base) + UInt(max(range.lowerBound, 0))
+        let end = UInt(bitPattern: base) + UInt(min(range.upperBound, count))
+        let first = (start + UInt(page) - 1) / UInt(page) * UInt(page)
+        let last = end / UInt(page) * UInt(page)
+        guard last > first, let p = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(p, Int(last - first), MADV_DONTNEED)
+    }
+
+    /// Drops every page of a file mapping (see `releasePages(_:)`).
+    public func releaseAllPages() { releasePages(0..<count) }
 
     deinit { release?(bytes) }
 }

@@ -50,6 +50,32 @@ public struct TensorData: Sendable {
         UnsafeRawBufferPointer(rebasing: storage.bytes[byteOffset ..< byteOffset + byteCount])
     }
 
+    /// Drops this tensor's pages from resident memory when it views a mapped file (no-op
+    /// otherwise). Call it once the bytes have been packed or used.
+    public func releaseFilePages() {
+        storage.releasePages(byteOffset ..< byteOffset + byteCount)
+    }
+
+    /// Whether the bytes are a view of a mapped file (as opposed to heap memory).
+    public var isFileMapped: Bool { storage.isFileMapped }
+
+    /// Writes the values as float32 into `destination` (`elementCount` floats): a plain copy
+    /// for f32, vectorised widening for bf16 and f16.
+    public func widen(into destination: UnsafeMutablePointer<Float>) {
+        let n = elementCount
+        guard n > 0 else { return }
+        withUnsafeBytes { raw in
+            switch dtype {
+            case .f32: UnsafeMutableRawPointer(destination).copyMemory(from: raw.baseAddress!, byteCount: n * 4)
+            case .bf16: Widening.bf16ToF32(raw.baseAddress!, destination, count: n)
+            case .f16: Widening.f16ToF32(raw.baseAddress!, destination, count: n)
+            default:
+                let t = toTensor()
+                t.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: n) }
+            }
+        }
+    }
+
     /// The same bytes under another shape with the same element count.
     public func reshaped(_ newShape: [Int]) throws -> TensorData {
         guard Shape.elementCount(newShape) == elementCount else {

@@ -15,28 +15,11 @@ final class OneDNNAlignedBuffer: @unchecked Sendable {
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
     }
 
-    /// Float32 copy of floating-point data (a bias), optionally rounded to bfloat16 values.
-    convenience init(floatsOf data: TensorData, roundedToBF16: Bool = false) {
+    /// Float32 copy of floating-point data (a bias).
+    convenience init(floatsOf data: TensorData) {
         let n = data.elementCount
         self.init(byteCount: n * 4)
-        let dst = pointer.bindMemory(to: Float.self, capacity: max(n, 1))
-        data.toTensor().withUnsafeBufferPointer { src in
-            for i in 0..<n { dst[i] = roundedToBF16 ? HalfConversion.roundToBF16(src[i]) : src[i] }
-        }
-    }
-
-    /// bfloat16 copy of floating-point data (round to nearest even; bf16 input is copied as is).
-    convenience init(bf16Of data: TensorData) {
-        let n = data.elementCount
-        self.init(byteCount: n * 2)
-        if data.dtype == .bf16 {
-            if n > 0 { pointer.copyMemory(from: data.bytes.baseAddress!, byteCount: n * 2) }
-            return
-        }
-        let dst = pointer.bindMemory(to: UInt16.self, capacity: max(n, 1))
-        data.toTensor().withUnsafeBufferPointer { src in
-            for i in 0..<n { dst[i] = HalfConversion.bf16(from: src[i]) }
-        }
+        data.widen(into: pointer.bindMemory(to: Float.self, capacity: max(n, 1)))
     }
 
     deinit { pointer.deallocate() }

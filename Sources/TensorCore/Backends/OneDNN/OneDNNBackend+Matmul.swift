@@ -8,22 +8,26 @@ extension OneDNNBackend {
                        alpha: Float, precision: Precision) throws -> Tensor {
         let p = try MatmulProblem(a.shape, b.shape, transposeA: transposeA, transposeB: transposeB)
         guard p.batch > 0, p.m > 0, p.n > 0, p.k > 0 else { return Tensor(zeros: p.outputShape) }
-        let mode = OneDNNComputeMode(precision, nativeBF16: engine.nativeBF16)
-        if mode == .nativeBF16 {
+        // Activation × activation products: bf16 rounds both operands, natively where oneDNN has
+        // bf16 kernels, else by rounding them and running the fp32 kernels (same numbers).
+        if precision == .bf16 && engine.nativeBF16 {
             do {
-                return try matmul(a, b, p, transposeA: transposeA, transposeB: transposeB, alpha: alpha, mode: mode)
+                return try matmul(a, b, p, transposeA: transposeA, transposeB: transposeB, alpha: alpha, mode: .native)
             } catch where OneDNNStatus.isUnimplemented(error) {
                 // bf16 kernels exist (the probe) but not for this problem: same numbers by emulation.
-                return try matmul(a, b, p, transposeA: transposeA, transposeB: transposeB, alpha: alpha, mode: .emulatedBF16)
+                return try matmul(a, b, p, transposeA: transposeA, transposeB: transposeB, alpha: alpha, mode: .emulated)
             }
         }
-        return try matmul(a, b, p, transposeA: transposeA, transposeB: transposeB, alpha: alpha, mode: mode)
+        return try matmul(a, b, p, transposeA: transposeA, transposeB: transposeB, alpha: alpha,
+                          mode: precision == .bf16 ? .emulated : .f32)
     }
 
+    private enum ActivationMatmulMode { case f32, native, emulated }
+
     private func matmul(_ a: Tensor, _ b: Tensor, _ p: MatmulProblem, transposeA: Bool, transposeB: Bool,
-                        alpha: Float, mode: OneDNNComputeMode) throws -> Tensor {
-        let a = mode.roundsOperands ? Kernels.roundedToBF16(a) : a
-        let b = mode.roundsOperands ? Kernels.roundedToBF16(b) : b
+                        alpha: Float, mode: ActivationMatmulMode) throws -> Tensor {
+        let a = mode == .emulated ? Kernels.roundedToBF16(a) : a
+        let b = mode == .emulated ? Kernels.roundedToBF16(b) : b
         let (batch, m, n, k) = (p.batch, p.m, p.n, p.k)
 
         // Logical [batch, m, k] and [batch, k, n], whatever the storage order.
@@ -32,7 +36,7 @@ extension OneDNNBackend {
         let bStored = try OneDNNMemoryDescriptor(dims: [batch, k, n], dataType: dnnl_f32,
                                                  strides: transposeB ? [k * n, 1, k] : [k * n, n, 1])
         let dst = try OneDNNMemoryDescriptor(dims: [batch, m, n], dataType: dnnl_f32, tag: dnnl_abc)
-        let native = mode == .nativeBF16
+        let native = mode == .native
         let aOperand = native ? try OneDNNMemoryDescriptor(dims: [batch, m, k], dataType: dnnl_bf16, tag: dnnl_abc) : aStored
         let bOperand = native ? try OneDNNMemoryDescriptor(dims: [batch, k, n], dataType: dnnl_bf16, tag: dnnl_abc) : bStored
         let what = "matmul [\(batch), \(m), \(k)]\(transposeA ? "ᵀ" : "")·[\(batch), \(k), \(n)]\(transposeB ? "ᵀ" : "")"

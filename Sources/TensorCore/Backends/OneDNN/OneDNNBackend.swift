@@ -23,12 +23,16 @@ public struct OneDNNBackend: ComputeBackend {
     public var summary: String {
         let winograd = engine.winogradImplementation.map { "Winograd fp32 (\($0))" }
             ?? "no Winograd (direct convolution; oneDNN 2.x has fp32 Winograd only with AVX-512)"
-        let bf16 = engine.bf16Implementation.map { "native bf16 (\($0))" }
-            ?? "bf16 emulated (operands rounded, fp32 kernels)"
+        let bf16 = engine.bf16Implementation.map { "bf16 kernels (\($0))" }
+            ?? "no bf16 kernels (bf16 weights widened for the fp32 kernels)"
         return "oneDNN \(engine.version), ISA \(engine.isa), OpenMP \(Threading.threadCount) threads; \(winograd); \(bf16)"
     }
 
     public var nativeBF16: Bool { engine.nativeBF16 }
+
+    /// Whether bf16 models run on oneDNN's bf16 kernels here: only where they exist and timed
+    /// faster than widening bf16 weights for the fp32 kernels (measured once per process).
+    public var runsBF16Natively: Bool { OneDNNBF16Choice.nativeIsFaster(engine) }
 
     /// Whether oneDNN has an fp32 Winograd convolution on this CPU.
     public var winogradAvailable: Bool { engine.winogradAvailable }

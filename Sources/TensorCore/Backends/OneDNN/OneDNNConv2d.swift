@@ -41,6 +41,7 @@ public final class OneDNNConv2d: Conv2dOperator {
 
     init(engine: OneDNNEngine, weight: TensorData, bias: TensorData?, geometry: Conv2dGeometry,
          precision: Precision, algorithm requested: ConvAlgorithm) throws {
+        let nativeBF16 = precision == .bf16 && OneDNNBF16Choice.nativeIsFaster(engine)
         let shapes = try ConvShapes(weight: weight, bias: bias, geometry: geometry)
         inChannels = shapes.inChannels
         outChannels = shapes.outChannels
@@ -54,7 +55,7 @@ public final class OneDNNConv2d: Conv2dOperator {
         case .winograd: wantsWinograd = engine.winogradAvailable
         case .auto:
             // With native bf16 the bf16 direct kernels are the faster choice; Winograd is fp32.
-            wantsWinograd = engine.winogradAvailable && winogradShaped && !(precision == .bf16 && engine.nativeBF16)
+            wantsWinograd = engine.winogradAvailable && winogradShaped && !nativeBF16
                 && inChannels >= Self.winogradMinimumChannels && outChannels >= Self.winogradMinimumChannels
         }
         if let bias, outChannels > 0 {
@@ -65,7 +66,7 @@ public final class OneDNNConv2d: Conv2dOperator {
             biasDescriptor = nil
         }
         guard inChannels > 0, outChannels > 0 else {
-            mode = OneDNNComputeMode(precision, nativeBF16: engine.nativeBF16)
+            mode = OneDNNComputeMode(precision, native: nativeBF16)
             packs = nil; chosen = .direct; primaryAlgorithm = .direct
             return
         }
@@ -73,8 +74,8 @@ public final class OneDNNConv2d: Conv2dOperator {
         // A representative input to choose the algorithm and the first weight layout with.
         let (n, h, w) = (1, max(16, g.kernelH), max(16, g.kernelW))
         var first: Parts? = nil
-        // Winograd exists in fp32 only: bf16 precision then rounds the operands (emulation).
-        var mode = OneDNNComputeMode(precision, nativeBF16: false)
+        // Winograd exists in fp32 only: bf16 precision then widens bf16-resident weights.
+        var mode = OneDNNComputeMode(precision, native: false)
         if wantsWinograd {
             do {
                 first = try Self.makeParts(engine: engine, algorithm: .winograd, n: n, h: h, w: w, inChannels: inChannels,
@@ -84,13 +85,13 @@ public final class OneDNNConv2d: Conv2dOperator {
             }
         }
         if first == nil {
-            mode = OneDNNComputeMode(precision, nativeBF16: engine.nativeBF16)
+            mode = OneDNNComputeMode(precision, native: nativeBF16)
             do {
                 first = try Self.makeParts(engine: engine, algorithm: .direct, n: n, h: h, w: w, inChannels: inChannels,
                                            outChannels: outChannels, geometry: g, mode: mode, weights: nil, bias: biasDescriptor)
             } catch where mode == .nativeBF16 && OneDNNStatus.isUnimplemented(error) {
-                // bf16 kernels exist (the probe) but not for this geometry: same numbers by emulation.
-                mode = .emulatedBF16
+                // bf16 kernels exist (the probe) but not for this geometry: fp32 kernels, bf16 weights.
+                mode = .widenedBF16
                 first = try Self.makeParts(engine: engine, algorithm: .direct, n: n, h: h, w: w, inChannels: inChannels,
                                            outChannels: outChannels, geometry: g, mode: mode, weights: nil, bias: biasDescriptor)
             }
@@ -99,22 +100,20 @@ public final class OneDNNConv2d: Conv2dOperator {
         self.mode = mode
         chosen = parts.algorithm
         primaryAlgorithm = parts.algorithm
-        let plainBuffer = mode == .nativeBF16
-            ? OneDNNAlignedBuffer(bf16Of: weight)
-            : OneDNNAlignedBuffer(floatsOf: weight, roundedToBF16: mode.roundsOperands)
         let plain = try OneDNNMemoryDescriptor(dims: [outChannels, inChannels, g.kernelH, g.kernelW],
                                                dataType: mode.operandType, tag: dnnl_oihw)
         // Winograd's weight format can be produced from plain weights but not converted into
-        // other layouts, so a Winograd operator keeps the plain copy for direct fallbacks.
-        let packs = try OneDNNWeightPacks(engine: engine, plain: plain, plainBuffer: plainBuffer,
-                                          firstLayout: parts.convolution.weights, keepPlain: parts.algorithm == .winograd)
+        // other layouts, so a Winograd operator keeps its source (a view of the mapped file when
+        // loaded from one) for direct fallbacks.
+        let packs = try OneDNNWeightPacks(engine: engine, source: weight, plain: plain, firstLayout: parts.convolution.weights,
+                                          residency: mode.residency, keepSource: parts.algorithm == .winograd)
         self.packs = packs
-        let plan = try Self.plan(parts, weights: packs.buffer(for: parts.convolution.weights))
+        let plan = Self.plan(parts)
         plans.withLock { $0[[n, h, w, Threading.threadCount]] = plan }
     }
 
     /// Whether the convolution reads bf16 operands (oneDNN's bf16 kernels); false for fp32 and
-    /// for emulated bf16.
+    /// for widened bf16.
     public var usesNativeBF16: Bool { mode == .nativeBF16 }
 
     /// Algorithm and implementation oneDNN runs for this input shape, e.g. "direct jit:avx2"
@@ -125,8 +124,14 @@ public final class OneDNNConv2d: Conv2dOperator {
         return "\(plan.algorithm.rawValue) \(plan.convolution.implementation)"
     }
 
+    /// Whether the weights are resident as bf16 (native bf16 kernels or widened per call).
+    public var weightsAreBF16: Bool { mode != .f32 }
+
     /// Distinct packed weight layouts so far.
     public var packedLayoutCount: Int { packs?.layoutCount ?? 0 }
+
+    /// Bytes of packed weights this layer holds (bias excluded).
+    public var packedBytes: Int { packs?.residentBytes ?? 0 }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         let (n, h, w, ho, wo) = try ConvShapes.check(input: x.shape, inChannels: inChannels, geometry: geometry)
@@ -135,7 +140,8 @@ public final class OneDNNConv2d: Conv2dOperator {
         guard inChannels > 0 else { return broadcastBias(pixels: n * ho * wo, shape: outShape) }
 
         let plan = try plan(n: n, h: h, w: w)
-        let input = mode.roundsOperands ? Kernels.roundedToBF16(x) : x
+        guard let packs else { throw TensorError.invalidArgument("convolution without weights has no plan") }
+        let input = x
         let nhwcIn = try OneDNNMemoryDescriptor(dims: [n, inChannels, h, w], dataType: dnnl_f32, tag: dnnl_nhwc)
         let nhwcOut = try OneDNNMemoryDescriptor(dims: [n, outChannels, ho, wo], dataType: dnnl_f32, tag: dnnl_nhwc)
         return try Tensor(shape: outShape) { out in
@@ -156,11 +162,13 @@ public final class OneDNNConv2d: Conv2dOperator {
                     source = UnsafeRawPointer(buffer.pointer)
                 }
                 let destination = blockedOut?.pointer ?? UnsafeMutableRawPointer(out.baseAddress!)
-                var args = [OneDNNArgument(DNNL_ARG_SRC, conv.source, reading: source),
-                            OneDNNArgument(DNNL_ARG_WEIGHTS, conv.weights, plan.weights.pointer),
-                            OneDNNArgument(DNNL_ARG_DST, conv.destination, destination)]
-                if let bias, let biasDescriptor { args.append(OneDNNArgument(DNNL_ARG_BIAS, biasDescriptor, bias.pointer)) }
-                try conv.execute(args, on: engine)
+                try packs.withWeights(for: conv.weights) { weights in
+                    var args = [OneDNNArgument(DNNL_ARG_SRC, conv.source, reading: source),
+                                OneDNNArgument(DNNL_ARG_WEIGHTS, conv.weights, weights),
+                                OneDNNArgument(DNNL_ARG_DST, conv.destination, destination)]
+                    if let bias, let biasDescriptor { args.append(OneDNNArgument(DNNL_ARG_BIAS, biasDescriptor, bias.pointer)) }
+                    try conv.execute(args, on: engine)
+                }
                 if let r = plan.destinationReorder, let blockedOut {
                     try r.execute([OneDNNArgument(DNNL_ARG_FROM, r.source, blockedOut.pointer),
                                    OneDNNArgument(DNNL_ARG_TO, nhwcOut, UnsafeMutableRawPointer(out.baseAddress!))],
@@ -185,7 +193,7 @@ public final class OneDNNConv2d: Conv2dOperator {
             }
         }
         let chosenParts = try parts ?? makeParts(.direct, n: n, h: h, w: w, packs: packs)
-        let plan = try Self.plan(chosenParts, weights: packs.buffer(for: chosenParts.convolution.weights))
+        let plan = Self.plan(chosenParts)
         return plans.withLock { cache in
             if let raced = cache[key] { return raced }
             if cache.count >= Self.maximumPlans, let victim = cache.keys.first(where: { $0 != key }) {
@@ -196,23 +204,21 @@ public final class OneDNNConv2d: Conv2dOperator {
         }
     }
 
-    /// Parts for one shape: the implementation oneDNN prefers, with its preferred weight
-    /// layout, or with the layout packed first when that layout is new to this operator and
-    /// the same implementation accepts the packed one (no second copy of the weights). Another
-    /// implementation that merely reads the packed layout is not taken: it may be slower.
+    /// Parts for one shape: the layout packed first whenever an implementation other than
+    /// reference loops reads it (one copy of the weights for every input shape), else the
+    /// implementation oneDNN prefers with its own layout (packed on first use).
     private func makeParts(_ algorithm: ConvAlgorithm, n: Int, h: Int, w: Int,
                            packs: OneDNNWeightPacks) throws -> Parts {
-        let preferred = try Self.makeParts(engine: engine, algorithm: algorithm, n: n, h: h, w: w, inChannels: inChannels,
-                                           outChannels: outChannels, geometry: geometry, mode: mode, weights: nil,
-                                           bias: biasDescriptor)
-        if algorithm == primaryAlgorithm, !packs.contains(preferred.convolution.weights),
+        if algorithm == primaryAlgorithm,
            let reuse = try? Self.makeParts(engine: engine, algorithm: algorithm, n: n, h: h, w: w, inChannels: inChannels,
                                            outChannels: outChannels, geometry: geometry, mode: mode,
                                            weights: packs.primary, bias: biasDescriptor),
-           reuse.convolution.implementation == preferred.convolution.implementation {
+           !reuse.convolution.implementation.hasPrefix("ref") {
             return reuse
         }
-        return preferred
+        return try Self.makeParts(engine: engine, algorithm: algorithm, n: n, h: h, w: w, inChannels: inChannels,
+                                  outChannels: outChannels, geometry: geometry, mode: mode, weights: nil,
+                                  bias: biasDescriptor)
     }
 
     private static func makeParts(engine: OneDNNEngine, algorithm: ConvAlgorithm, n: Int, h: Int, w: Int,
@@ -246,8 +252,8 @@ public final class OneDNNConv2d: Conv2dOperator {
         return (conv, sourceReorder, destinationReorder, algorithm)
     }
 
-    private static func plan(_ parts: Parts, weights: OneDNNAlignedBuffer) -> OneDNNConvPlan {
-        OneDNNConvPlan(convolution: parts.convolution, weights: weights, sourceReorder: parts.sourceReorder,
+    private static func plan(_ parts: Parts) -> OneDNNConvPlan {
+        OneDNNConvPlan(convolution: parts.convolution, sourceReorder: parts.sourceReorder,
                        destinationReorder: parts.destinationReorder, algorithm: parts.algorithm)
     }
 

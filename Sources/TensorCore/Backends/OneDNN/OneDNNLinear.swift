@@ -3,12 +3,13 @@ import Synchronization
 
 /// A Linear layer on oneDNN's matmul primitive: `y = x·Wᵀ + b` over the rows of `[..., in]`.
 ///
-/// The weight is converted (f32, bf16 values, or bf16) and packed once, at creation, into the
-/// layout oneDNN's matmul asks for. Primitives are specialised per row count M, cached per
-/// (M, thread count), and share one packed copy of the weights per layout. (oneDNN 2.6 does
-/// accept a run-time M with weights `any`, but then resolves the layout to plain `ab` for its
-/// gemm-based matmul; its blocked-weight kernels are chosen for fixed shapes.) The bias is
-/// fused into the primitive.
+/// The weight is packed once, at creation, straight from where it arrived (a mapped checkpoint
+/// is read in place), into the layout oneDNN's matmul asks for; the file's pages are released
+/// afterwards. Primitives are specialised per row count M and cached per (M, thread count), and
+/// every one of them reads that single packed copy (see `OneDNNWeightPacks`). In bf16 the
+/// packed weights are resident as bf16: read natively by oneDNN's bf16 kernels where those are
+/// the faster choice on this CPU, else widened per call for the fp32 kernels
+/// (`OneDNNBF16Choice`). The bias is fused into the primitive.
 public final class OneDNNLinear: LinearOperator {
     public let inFeatures: Int
     public let outFeatures: Int
@@ -27,7 +28,13 @@ public final class OneDNNLinear: LinearOperator {
     /// pathological callers.
     static let maximumPlans = 64
 
-    init(engine: OneDNNEngine, weight: TensorData, bias: TensorData?, precision: Precision) throws {
+    convenience init(engine: OneDNNEngine, weight: TensorData, bias: TensorData?, precision: Precision) throws {
+        try self.init(engine: engine, weight: weight, bias: bias, precision: precision,
+                      nativeBF16: precision == .bf16 && OneDNNBF16Choice.nativeIsFaster(engine))
+    }
+
+    /// `nativeBF16` picks oneDNN's bf16 kernels for bf16 precision (else widened weights).
+    init(engine: OneDNNEngine, weight: TensorData, bias: TensorData?, precision: Precision, nativeBF16: Bool) throws {
         let shapes = try LinearShapes(weight: weight, bias: bias)
         inFeatures = shapes.inFeatures
         outFeatures = shapes.outFeatures
@@ -39,7 +46,7 @@ public final class OneDNNLinear: LinearOperator {
             self.bias = nil
             biasDescriptor = nil
         }
-        var mode = OneDNNComputeMode(precision, nativeBF16: engine.nativeBF16)
+        var mode = OneDNNComputeMode(precision, native: nativeBF16 && engine.nativeBF16)
         guard inFeatures > 0, outFeatures > 0 else { self.mode = mode; packs = nil; return }
 
         let first: OneDNNPrimitive
@@ -47,36 +54,38 @@ public final class OneDNNLinear: LinearOperator {
             first = try Self.makeMatmul(engine: engine, rows: Self.packingRows, inFeatures: inFeatures,
                                         outFeatures: outFeatures, mode: mode, weights: nil, bias: biasDescriptor)
         } catch where mode == .nativeBF16 && OneDNNStatus.isUnimplemented(error) {
-            // The probe found bf16 kernels, but not for this shape: same numbers by emulation.
-            mode = .emulatedBF16
+            // The probe found bf16 kernels, but not for this shape: fp32 kernels, bf16 weights.
+            mode = .widenedBF16
             first = try Self.makeMatmul(engine: engine, rows: Self.packingRows, inFeatures: inFeatures,
                                         outFeatures: outFeatures, mode: mode, weights: nil, bias: biasDescriptor)
         }
         self.mode = mode
         // PyTorch's [out, in] row-major is oneDNN's logical [in, out] (K×N) with strides (1, in).
-        let plainBuffer = mode == .nativeBF16
-            ? OneDNNAlignedBuffer(bf16Of: weight)
-            : OneDNNAlignedBuffer(floatsOf: weight, roundedToBF16: mode.roundsOperands)
         let plain = try OneDNNMemoryDescriptor(dims: [inFeatures, outFeatures], dataType: mode.operandType,
                                                strides: [1, inFeatures])
-        let packs = try OneDNNWeightPacks(engine: engine, plain: plain, plainBuffer: plainBuffer,
-                                          firstLayout: first.weights, keepPlain: false)
-        self.packs = packs
-        let plan = OneDNNLinearPlan(matmul: first, weights: try packs.buffer(for: first.weights),
+        packs = try OneDNNWeightPacks(engine: engine, source: weight, plain: plain, firstLayout: first.weights,
+                                      residency: mode.residency, keepSource: false)
+        let plan = OneDNNLinearPlan(matmul: first,
                                     sourceToBF16: try Self.makeSourceReorder(engine: engine, rows: Self.packingRows,
                                                                             inFeatures: inFeatures, mode: mode))
         plans.withLock { $0[[Self.packingRows, Threading.threadCount]] = plan }
     }
 
     /// Whether the matmul reads bf16 operands (oneDNN's bf16 kernels); false for fp32 and for
-    /// emulated bf16.
+    /// widened bf16.
     public var usesNativeBF16: Bool { mode == .nativeBF16 }
 
     /// Implementation oneDNN picked for `rows` rows (for logs and tests).
     public func implementation(rows: Int) throws -> String { try plan(rows: rows).matmul.implementation }
 
+    /// Whether the weights are resident as bf16 (native bf16 kernels or widened per call).
+    public var weightsAreBF16: Bool { mode != .f32 }
+
     /// Distinct packed weight layouts so far.
     public var packedLayoutCount: Int { packs?.layoutCount ?? 0 }
+
+    /// Bytes of packed weights this layer holds (bias excluded).
+    public var packedBytes: Int { packs?.residentBytes ?? 0 }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         guard let last = x.shape.last, last == inFeatures else {
@@ -88,9 +97,8 @@ public final class OneDNNLinear: LinearOperator {
         guard inFeatures > 0 else { return broadcastBias(rows: rows, shape: outShape) }
 
         let plan = try plan(rows: rows)
-        let input = mode.roundsOperands ? Kernels.roundedToBF16(x) : x
         return try Tensor(shape: outShape) { out in
-            try input.withUnsafeBufferPointer { px in
+            try x.withUnsafeBufferPointer { px in
                 try run(plan, rows: rows, input: UnsafeRawPointer(px.baseAddress!),
                         output: UnsafeMutableRawPointer(out.baseAddress!))
             }
@@ -109,11 +117,14 @@ public final class OneDNNLinear: LinearOperator {
                                 OneDNNArgument(DNNL_ARG_TO, toBF16.destination, buffer.pointer)], on: engine)
             source = UnsafeRawPointer(buffer.pointer)
         }
-        var args = [OneDNNArgument(DNNL_ARG_SRC, plan.matmul.source, reading: source),
-                    OneDNNArgument(DNNL_ARG_WEIGHTS, plan.matmul.weights, plan.weights.pointer),
-                    OneDNNArgument(DNNL_ARG_DST, plan.matmul.destination, output)]
-        if let bias, let biasDescriptor { args.append(OneDNNArgument(DNNL_ARG_BIAS, biasDescriptor, bias.pointer)) }
-        try plan.matmul.execute(args, on: engine)
+        guard let packs else { throw TensorError.invalidArgument("linear layer without weights has no plan") }
+        try packs.withWeights(for: plan.matmul.weights) { weights in
+            var args = [OneDNNArgument(DNNL_ARG_SRC, plan.matmul.source, reading: source),
+                        OneDNNArgument(DNNL_ARG_WEIGHTS, plan.matmul.weights, weights),
+                        OneDNNArgument(DNNL_ARG_DST, plan.matmul.destination, output)]
+            if let bias, let biasDescriptor { args.append(OneDNNArgument(DNNL_ARG_BIAS, biasDescriptor, bias.pointer)) }
+            try plan.matmul.execute(args, on: engine)
+        }
     }
 
     /// The cached plan for `rows`, created on first use.
@@ -122,20 +133,16 @@ public final class OneDNNLinear: LinearOperator {
         if let hit = plans.withLock({ $0[key] }) { return hit }
         guard let packs else { throw TensorError.invalidArgument("linear layer without weights has no plan") }
 
-        // The implementation oneDNN prefers for this M, with the weight layout it prefers. When
-        // that layout is not packed yet, the same implementation may still accept the layout
-        // that is (no second copy of the weights); a different implementation is not taken,
-        // since it could be a slower kernel (even reference loops) that merely reads the layout.
-        var matmul = try Self.makeMatmul(engine: engine, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
-                                         mode: mode, weights: nil, bias: biasDescriptor)
-        if !packs.contains(matmul.weights),
-           let reuse = try? Self.makeMatmul(engine: engine, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
-                                            mode: mode, weights: packs.primary, bias: biasDescriptor),
-           reuse.implementation == matmul.implementation {
-            matmul = reuse
-        }
+        // Every row count reads the layout packed first: oneDNN's matmul accepts it for any M,
+        // and a second layout would be a second copy of the weights. Only when no
+        // implementation but reference loops reads it does this M get the layout it prefers.
+        let onPrimary = try? Self.makeMatmul(engine: engine, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
+                                             mode: mode, weights: packs.primary, bias: biasDescriptor)
+        let matmul = try onPrimary.flatMap { $0.implementation.hasPrefix("ref") ? nil : $0 }
+            ?? Self.makeMatmul(engine: engine, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
+                               mode: mode, weights: nil, bias: biasDescriptor)
         let plan = OneDNNLinearPlan(
-            matmul: matmul, weights: try packs.buffer(for: matmul.weights),
+            matmul: matmul,
             sourceToBF16: try Self.makeSourceReorder(engine: engine, rows: rows, inFeatures: inFeatures, mode: mode))
         return plans.withLock { cache in
             if let raced = cache[key] { return raced }
