@@ -69,7 +69,12 @@ public struct AnimationModel: Sendable {
     /// loop's activations are reused instead of mapped and faulted in again every step.
     public static func load(path: String, config: ModelConfig, context: ComputeContext) throws -> AnimationModel {
         AllocatorTuning.keepLargeBlocks(threshold: 128 << 10)
-        defer { AllocatorTuning.keepLargeBlocks() }
+        defer {
+            AllocatorTuning.keepLargeBlocks()
+            // Packing's temporaries (bf16 staging, fp32 blocks before narrowing) are not what
+            // the step loop will ask for.
+            ActivationMemory.releaseIdle()
+        }
         return try AnimationModel(archive: WeightFile.open(path), config: config, context: context)
     }
 

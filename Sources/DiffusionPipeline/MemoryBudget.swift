@@ -92,9 +92,13 @@ public struct MemoryEstimate: Sendable {
     public let config: ModelConfig
 
     /// Resident bytes of activations per (batch × frames × latent pixel × model channel) at
-    /// the UNet's peak: measured 2.6 GiB peak working set over the loaded f32 256 model for a
-    /// batch-2 16 × 32×32 forward with 320 channels (10.5 M units), rounded up.
-    static let activationBytesPerUnit = 240
+    /// the UNet's peak, measured with `bench model --stages unet`: 0.92 GiB over the loaded
+    /// weights for the 256 model's batch-2 16 × 32×32 forward with 320 channels (10.5 M units),
+    /// idle blocks of `ActivationMemory` included; rounded up.
+    static let activationBytesPerUnit = 100
+    /// What the step loop holds besides activations: `ActivationMemory`'s idle blocks and
+    /// oneDNN's reusable buffers.
+    static let workingBaseBytes = ActivationMemory.idleLimit
     /// Fixed overhead of a loaded model: runtime, libraries, oneDNN scratch and caches, the
     /// encoders' small parameters (token embeddings), tokenizer.
     public static let baseBytes = 700 << 20
@@ -130,7 +134,7 @@ public struct MemoryEstimate: Sendable {
         let s = config.params.imageSize
         let (h, w) = (s[0], s.count > 1 ? s[1] : s[0])
         let units = batch * frames * h * w * unet.modelChannels
-        return units * Self.activationBytesPerUnit
+        return Self.workingBaseBytes + units * Self.activationBytesPerUnit
     }
 
     /// Everything: weights plus the working set.

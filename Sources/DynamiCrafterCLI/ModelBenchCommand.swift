@@ -122,6 +122,7 @@ struct ModelBenchCommand: ParsableCommand {
         let components = Set(selected.map(\.component))
         let model = try ModelBenchModel.build(config: modelConfig, archive: archive, context: context,
                                               components: components, progress: say)
+        ActivationMemory.releaseIdle() // packing temporaries
         let loaded = ModelBenchMemory.now()
         say("built in \(fixed(model.totalSeconds, 1)) s; \(loaded.description)")
         // From here on, large activation blocks stay in the heap for the next tensor of the same
@@ -138,6 +139,7 @@ struct ModelBenchCommand: ParsableCommand {
             say("running \(stage.rawValue) (\(warm) warm-up, \(reps) timed) …")
             // The stage's own peak: VmHWM restarts from the current RSS here.
             let peakReset = ProcessMemory.resetPeak()
+            ActivationMemory.resetPeaks()
             var result: ModelBenchResult
             switch stage {
             case .unet:
@@ -180,7 +182,9 @@ struct ModelBenchCommand: ParsableCommand {
             if peakReset, let peak = ProcessMemory.peakResidentBytes { result.stagePeak = peak }
             say("  \(stage.rawValue): median \(fixed(result.median, 3)) s, \(fixed(result.gflop, 1)) GFLOP, "
                 + "\(fixed(result.gflops, 1)) GFLOP/s, \(result.nonFinite == 0 ? "finite" : "\(result.nonFinite) NaN/Inf"); "
-                + result.memoryAfter.description + (result.stagePeak.map { ", stage peak RSS \(humanBytes($0))" } ?? ""))
+                + result.memoryAfter.description + (result.stagePeak.map { ", stage peak RSS \(humanBytes($0))" } ?? "")
+                + "; activations: peak live \(humanBytes(ActivationMemory.statistics.peakLiveBytes)), "
+                + "peak held \(humanBytes(ActivationMemory.statistics.peakMappedBytes))")
             results.append(result)
         }
 

@@ -22,6 +22,12 @@ struct Daemon: ParsableCommand {
             on the system bus or $XDG_CONFIG_HOME/dynamicrafter/dynamicrafterd.conf on the session bus, \
             when present. The command line wins.
 
+            Memory: before a model loads and when a job is submitted, what it needs (weights at \
+            --precision plus the job's working memory) is compared with MemAvailable and the \
+            cgroup's memory.max/memory.high (systemd's MemoryMax=); what would not fit is refused \
+            with InsufficientMemory and the daemon goes on serving. DYNAMICRAFTER_MEMORY_BUDGET \
+            (bytes, or with K/M/G/T) replaces the measured figure.
+
             SIGTERM or SIGINT stops it gracefully: new calls are refused, queued jobs fail with \
             ShuttingDown, the running job is stopped (within one network block), and the process \
             exits within --shutdown-grace seconds (10 by default) plus a moment to send the last signals.

@@ -5,7 +5,7 @@ final class FloatBuffer: @unchecked Sendable {
     let count: Int
 
     init(count: Int) {
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        let raw = ActivationMemory.allocate(byteCount: max(count, 1) * 4)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
     }
@@ -16,7 +16,7 @@ final class FloatBuffer: @unchecked Sendable {
         return b
     }
 
-    deinit { pointer.deallocate() }
+    deinit { ActivationMemory.deallocate(UnsafeMutableRawPointer(pointer), byteCount: max(count, 1) * 4) }
 }
 
 /// A dense, row-major float32 tensor with value semantics (copy on write).

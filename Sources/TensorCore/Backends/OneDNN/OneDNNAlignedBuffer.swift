@@ -12,7 +12,7 @@ final class OneDNNAlignedBuffer: @unchecked Sendable {
     /// An uninitialised block of at least one byte.
     init(byteCount: Int) {
         self.byteCount = byteCount
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        pointer = ActivationMemory.allocate(byteCount: max(byteCount, 1))
     }
 
     /// Float32 copy of floating-point data (a bias).
@@ -22,5 +22,5 @@ final class OneDNNAlignedBuffer: @unchecked Sendable {
         data.widen(into: pointer.bindMemory(to: Float.self, capacity: max(n, 1)))
     }
 
-    deinit { pointer.deallocate() }
+    deinit { ActivationMemory.deallocate(pointer, byteCount: max(byteCount, 1)) }
 }
