@@ -65,6 +65,8 @@ extension JobEngine {
             completion(result)
         case .unload(let completion):
             mutate { state, _ in state.loaded = nil }
+            // The freed weights would otherwise wait in the pool for a model that may not come.
+            ActivationMemory.releaseIdle()
             flushEvents()
             completion(.success(()))
         }

@@ -79,6 +79,7 @@ import Testing
         #expect(method(manager, "UnloadModel")! == ("", "", []))
         #expect(manager.properties.map { "\($0.name) \($0.type) \($0.access.rawValue) \($0.emitsChangedSignal)" } == [
             "Version s read const", "LoadedModel s read true", "State s read true", "QueueLength u read true", "Backend s read const",
+            "Precision s read const",
         ])
         #expect(manager.signals.isEmpty)
 
