@@ -142,7 +142,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TensorCoreTests",
-            dependencies: ["TensorCore", "TestingSupport"],
+            dependencies: ["TensorCore", "Weights", "TestingSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),

@@ -22,26 +22,25 @@ extension JobEngine {
     func checkMemory(for entry: ModelEntry, frames: Int, batch: Int, loaded: Bool) throws(ServiceError) {
         let budget = memoryBudget()
         guard var available = budget.availableBytes else { return }
-        let estimate = MemoryEstimate(config: entry.location.config)
         let precision = configuration.precision
+        let estimate: MemoryEstimate
         do {
-            let working = estimate.workingBytes(frames: frames, batch: batch)
-            let needed = loaded ? working : try estimate.totalBytes(precision: precision, frames: frames, batch: batch)
-            if !loaded, let other = residentEntry() {
-                available += (try? MemoryEstimate(config: other.location.config).weightBytes(precision: precision)) ?? 0
-            }
-            guard needed > available else { return }
-            let what = loaded ? "a job of \(frames) frames on '\(entry.name)'"
-                : "'\(entry.name)' at \(precision.rawValue) with a job of \(frames) frames"
-            let suggestion = estimate.suggestion(precision: precision, frames: frames, available: available, batch: batch,
-                                                 daemon: true)
-            throw InsufficientMemoryError(what: what, neededBytes: needed, availableBytes: available,
-                                          source: budget.source, suggestion: suggestion)
-        } catch let error as InsufficientMemoryError {
-            throw ServiceError(.insufficientMemory, error.description)
+            estimate = try MemoryEstimate(config: entry.location.config)
         } catch {
             throw ServiceError(.internal, "cannot estimate the memory of '\(entry.name)': \(error)")
         }
+        let needed = loaded ? estimate.workingBytes(frames: frames, batch: batch)
+            : estimate.totalBytes(precision: precision, frames: frames, batch: batch)
+        if !loaded, let other = residentEntry(), let resident = try? MemoryEstimate(config: other.location.config) {
+            available += resident.weightBytes(precision: precision)
+        }
+        guard needed > available else { return }
+        let what = loaded ? "a job of \(frames) frames on '\(entry.name)'"
+            : "'\(entry.name)' at \(precision.rawValue) with a job of \(frames) frames"
+        let refusal = InsufficientMemoryError(
+            what: what, neededBytes: needed, availableBytes: available, source: budget.source,
+            suggestion: estimate.suggestion(precision: precision, frames: frames, available: available, batch: batch, daemon: true))
+        throw ServiceError(.insufficientMemory, refusal.description)
     }
 
     /// The entry of the resident model, if any.

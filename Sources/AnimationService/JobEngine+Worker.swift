@@ -2,6 +2,7 @@ import DiffusionPipeline
 import Foundation
 import MediaIO
 import TensorCore
+import Weights
 
 /// The worker thread: takes commands first, then jobs in order, and runs each to its end.
 extension JobEngine {
@@ -95,7 +96,7 @@ extension JobEngine {
             throw error
         }
         do {
-            let (loaded, summary) = try AnimationModel.loadReporting(path: entry.weightsPath, name: entry.name,
+            let (loaded, summary) = try AnimationModel.loadReporting(archive: WeightFile.open(entry.weightsPath), name: entry.name,
                                                                      config: entry.location.config, context: context)
             model = loaded
             configuration.log?(summary)

@@ -94,7 +94,7 @@ public final class JobEngine: Sendable {
         let defaultName = registry.defaultName(among: all)
         let loaded = status.loadedModel
         return all.map { entry in
-            let estimate = try? MemoryEstimate(config: entry.location.config)
+            let estimate = (try? MemoryEstimate(config: entry.location.config))?
                 .totalBytes(precision: precision, frames: entry.defaultFrames)
             return ModelInfo(entry: entry, isLoaded: entry.name == loaded, isDefault: entry.name == defaultName,
                              precision: precision, estimatedBytes: estimate ?? 0)

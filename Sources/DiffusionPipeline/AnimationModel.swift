@@ -68,6 +68,11 @@ public struct AnimationModel: Sendable {
     /// GiB resident instead of 9.5). Afterwards large blocks stay in the heap, so the step
     /// loop's activations are reused instead of mapped and faulted in again every step.
     public static func load(path: String, config: ModelConfig, context: ComputeContext) throws -> AnimationModel {
+        try load(archive: WeightFile.open(path), config: config, context: context)
+    }
+
+    /// `load(path:…)` for an archive already open (callers that checked it first).
+    public static func load(archive: any WeightArchive, config: ModelConfig, context: ComputeContext) throws -> AnimationModel {
         AllocatorTuning.keepLargeBlocks(threshold: 128 << 10)
         defer {
             AllocatorTuning.keepLargeBlocks()
@@ -75,18 +80,27 @@ public struct AnimationModel: Sendable {
             // the step loop will ask for.
             ActivationMemory.releaseIdle()
         }
-        return try AnimationModel(archive: WeightFile.open(path), config: config, context: context)
+        return try AnimationModel(archive: archive, config: config, context: context)
     }
 
     /// `load`, timed: the model, and the line the command-line tool, `check-reference` and the
     /// daemon print: `loaded NAME (PRECISION) in N.N s (X.X GiB resident)`.
-    public static func loadReporting(path: String, name: String, config: ModelConfig,
+    public static func loadReporting(archive: any WeightArchive, name: String, config: ModelConfig,
                                      context: ComputeContext) throws -> (model: AnimationModel, summary: String) {
+        try timedLoad(name: name, precision: context.precision) {
+            try load(archive: archive, config: config, context: context)
+        }
+    }
+
+    /// Runs `build` and returns its model with the load line:
+    /// `loaded NAME (PRECISION) in N.N s (X resident)`.
+    public static func timedLoad(name: String, precision: Precision,
+                                 _ build: () throws -> AnimationModel) rethrows -> (model: AnimationModel, summary: String) {
         let start = Date()
-        let model = try load(path: path, config: config, context: context)
+        let model = try build()
         let seconds = Date().timeIntervalSince(start)
-        let resident = ProcessMemory.residentBytes.map { " (\(ProcessMemory.gib($0)) resident)" } ?? ""
-        return (model, "loaded \(name) (\(context.precision.rawValue)) in \(String(format: "%.1f", seconds)) s\(resident)")
+        let resident = ProcessMemory.residentBytes.map { " (\(humanBytes($0)) resident)" } ?? ""
+        return (model, "loaded \(name) (\(precision.rawValue)) in \(String(format: "%.1f", seconds)) s\(resident)")
     }
 
     /// The frame size the model was trained at (latent size × the VAE's downsampling).

@@ -1,6 +1,7 @@
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import Weights
 
 /// What a model and a job need in memory, estimated before anything is loaded or run, and
 /// what this process can have: a job that cannot fit is refused with both figures and what
@@ -80,16 +81,23 @@ public struct InsufficientMemoryError: Error, Sendable, Equatable, CustomStringC
     }
 
     public var description: String {
-        var text = "not enough memory for \(what): it needs about \(ProcessMemory.gib(neededBytes)), "
-            + "\(ProcessMemory.gib(availableBytes)) available (\(source))"
+        var text = "not enough memory for \(what): it needs about \(humanBytes(neededBytes)), "
+            + "\(humanBytes(availableBytes)) available (\(source))"
         if let suggestion { text += "; \(suggestion)" }
         return text
     }
 }
 
-/// Memory estimates of one model configuration.
+/// Memory estimates of one model configuration. The parameter counts are read from the key
+/// manifest once, at creation; every estimate after that is arithmetic.
 public struct MemoryEstimate: Sendable {
     public let config: ModelConfig
+    /// Elements packed at the model's precision: the matrices and kernels of the UNet, VAE and
+    /// Resampler.
+    let packedElements: Int
+    /// Elements copied as f32: their vectors, and the encoders' parameters other than the
+    /// Linear weights they stream from the file (embeddings, norms, biases).
+    let f32Elements: Int
 
     /// Resident bytes of activations per (batch × frames × latent pixel × model channel) at
     /// the UNet's peak, measured with `bench model --stages unet`: 0.92 GiB over the loaded
@@ -99,67 +107,72 @@ public struct MemoryEstimate: Sendable {
     /// What the step loop holds besides activations: `ActivationMemory`'s idle blocks and
     /// oneDNN's reusable buffers.
     static let workingBaseBytes = ActivationMemory.idleLimit
-    /// Fixed overhead of a loaded model: runtime, libraries, oneDNN scratch and caches, the
-    /// encoders' small parameters (token embeddings), tokenizer.
+    /// Fixed overhead of a loaded model: runtime, libraries, oneDNN's primitives and JIT code,
+    /// tokenizer. With the two counts above this puts the estimates 15–20 % above the measured
+    /// peaks (256 f32 and bf16, 512 bf16, 1024 bf16).
     public static let baseBytes = 700 << 20
 
-    public init(config: ModelConfig) { self.config = config }
-
-    /// Resident bytes of the loaded model's weights at `precision`.
-    public func weightBytes(precision: Precision) throws -> Int {
-        let manifest = try ParameterManifest(config: config)
-        let perElement = precision == .bf16 ? 2 : 4
-        var total = 0
-        for entry in manifest.entries {
+    public init(config: ModelConfig) throws {
+        self.config = config
+        var packed = 0, f32 = 0
+        for entry in try ParameterManifest(config: config).entries {
             let n = entry.shape.reduce(1, *)
             let key = entry.key
-            let encoder = key.hasPrefix(CheckpointKeys.textEncoder) || key.hasPrefix(CheckpointKeys.imageEncoder)
-            if encoder {
-                // Streamed Linear weights cost nothing between calls; the rest is copied as f32.
-                // (`in_proj_weight` included: attention's fused projection.)
+            if key.hasPrefix(CheckpointKeys.textEncoder) || key.hasPrefix(CheckpointKeys.imageEncoder) {
+                // Streamed Linear weights (`in_proj_weight` included) cost nothing between calls.
                 let streamed = entry.shape.count == 2 && key.hasSuffix("weight") && !key.contains("embedding")
-                total += streamed ? 0 : 4 * n
+                if !streamed { f32 += n }
+            } else if entry.shape.count >= 2 {
+                packed += n
             } else {
-                // Packed weights (matrices and kernels) at the precision; vectors stay f32.
-                total += (entry.shape.count >= 2 ? perElement : 4) * n
+                f32 += n
             }
         }
-        return total + Self.baseBytes
+        packedElements = packed
+        f32Elements = f32
+    }
+
+    /// Resident bytes of the loaded model's weights at `precision`.
+    public func weightBytes(precision: Precision) -> Int {
+        packedElements * (precision == .bf16 ? 2 : 4) + f32Elements * 4 + Self.baseBytes
+    }
+
+    /// Working memory of one latent frame of the UNet forward at `batch`.
+    private func bytesPerFrame(batch: Int) -> Int {
+        let s = config.params.imageSize
+        let (h, w) = (s[0], s.count > 1 ? s[1] : s[0])
+        return batch * h * w * config.params.unetConfig.params.modelChannels * Self.activationBytesPerUnit
     }
 
     /// Peak working memory of a job: the UNet forward with guidance (batch 2; 3 with separate
-    /// image guidance) over `frames` latent frames, and the VAE decode of one frame.
+    /// image guidance) over `frames` latent frames (the VAE, decoding frame by frame, needs less).
     public func workingBytes(frames: Int, batch: Int = 2) -> Int {
-        let unet = config.params.unetConfig.params
-        let s = config.params.imageSize
-        let (h, w) = (s[0], s.count > 1 ? s[1] : s[0])
-        let units = batch * frames * h * w * unet.modelChannels
-        return Self.workingBaseBytes + units * Self.activationBytesPerUnit
+        Self.workingBaseBytes + frames * bytesPerFrame(batch: batch)
     }
 
     /// Everything: weights plus the working set.
-    public func totalBytes(precision: Precision, frames: Int, batch: Int = 2) throws -> Int {
-        try weightBytes(precision: precision) + workingBytes(frames: frames, batch: batch)
+    public func totalBytes(precision: Precision, frames: Int, batch: Int = 2) -> Int {
+        weightBytes(precision: precision) + workingBytes(frames: frames, batch: batch)
     }
 
     /// The largest frame count (at most `frames`) whose job fits in `available` beside weights
     /// at `precision`; nil when not even one frame does.
-    public func framesThatFit(precision: Precision, available: Int, upTo frames: Int, batch: Int = 2) throws -> Int? {
-        let weights = try weightBytes(precision: precision)
-        var best: Int? = nil
-        for n in 1...max(1, frames) where weights + workingBytes(frames: n, batch: batch) <= available { best = n }
-        return best
+    public func framesThatFit(precision: Precision, available: Int, upTo frames: Int, batch: Int = 2) -> Int? {
+        let room = available - weightBytes(precision: precision) - Self.workingBaseBytes
+        let n = min(frames, room / max(bytesPerFrame(batch: batch), 1))
+        return n >= 1 ? n : nil
     }
 
     /// What would fit instead of a refused run, for messages: bf16, or fewer frames. `daemon`
     /// names the daemon's settings instead of the command line's options.
-    public func suggestion(precision: Precision, frames: Int, available: Int, batch: Int = 2, daemon: Bool = false) -> String? {
+    public func suggestion(precision: Precision, frames: Int, available: Int, batch: Int = 2, daemon: Bool = false) -> String {
         var options: [String] = []
-        if precision == .f32, let bf16 = try? totalBytes(precision: .bf16, frames: frames, batch: batch), bf16 <= available {
+        let bf16 = totalBytes(precision: .bf16, frames: frames, batch: batch)
+        if precision == .f32, bf16 <= available {
             let setting = daemon ? "precision = bf16 (dynamicrafterd --precision bf16)" : "--precision bf16"
-            options.append("\(setting) would fit (about \(ProcessMemory.gib(bf16)))")
+            options.append("\(setting) would fit (about \(humanBytes(bf16)))")
         }
-        if let n = try? framesThatFit(precision: precision, available: available, upTo: frames - 1, batch: batch) {
+        if let n = framesThatFit(precision: precision, available: available, upTo: frames - 1, batch: batch) {
             options.append("\(daemon ? "frames" : "--frames") \(n) would fit")
         }
         return options.isEmpty ? "close other programs or use a machine with more memory" : options.joined(separator: "; ")

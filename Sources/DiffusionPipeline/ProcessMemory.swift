@@ -41,11 +41,6 @@ public enum ProcessMemory {
         return write(fd, "5", 1) == 1
     }
 
-    /// `GiB` with one decimal, as the memory messages print sizes.
-    public static func gib(_ bytes: Int) -> String {
-        String(format: "%.1f GiB", Double(bytes) / Double(1 << 30))
-    }
-
     private static func statusField(_ name: String) -> Int? {
         guard let text = readFile("/proc/self/status") else { return nil }
         return field(name, in: text)

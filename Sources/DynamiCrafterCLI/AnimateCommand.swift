@@ -162,14 +162,15 @@ struct AnimateCommand: ParsableCommand {
 
         // A checkpoint of another model is reported as such (every key and shape, cheaply)
         // before memory is judged by the configuration's estimate.
-        _ = try ParameterManifest(config: location.config).validate(WeightFile.open(location.weightsPath))
+        let archive = try WeightFile.open(location.weightsPath)
+        _ = try ParameterManifest(config: location.config).validate(archive)
         // Refused here, with what would fit, rather than by the OOM killer after minutes.
-        let estimate = MemoryEstimate(config: location.config)
+        let estimate = try MemoryEstimate(config: location.config)
         let batch = settings.guidanceScale == 1 ? 1 : (settings.imageGuidanceScale == nil ? 2 : 3)
-        let needed = try estimate.totalBytes(precision: precision, frames: settings.frames, batch: batch)
+        let needed = estimate.totalBytes(precision: precision, frames: settings.frames, batch: batch)
         let budget = MemoryBudget.current()
         try budget.check(needed, what: "\(model) at \(precision.rawValue) with \(settings.frames) frames",
-                         suggestion: budget.availableBytes.flatMap {
+                         suggestion: budget.availableBytes.map {
                              estimate.suggestion(precision: precision, frames: settings.frames, available: $0, batch: batch)
                          })
 
@@ -177,7 +178,7 @@ struct AnimateCommand: ParsableCommand {
         let backendInstance = try backend.map { try ComputeBackends.make($0) } ?? ComputeBackends.makeDefault()
         progress.note("loading \(location.weightsPath) (\(location.configSource))")
         let (loaded, summary) = try AnimationModel.loadReporting(
-            path: location.weightsPath, name: model, config: location.config,
+            archive: archive, name: model, config: location.config,
             context: ComputeContext(backend: backendInstance, precision: precision))
         progress.note(summary)
         if settings.frames != loaded.trainedFrameCount {

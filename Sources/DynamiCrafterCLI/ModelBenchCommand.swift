@@ -20,9 +20,9 @@ struct ModelBenchCommand: ParsableCommand {
             work are not counted). The fp32 GEMM ceiling is measured before and after. Reported \
             memory: RSS after building, and each stage's own peak RSS. Here every component is \
             packed in memory (the random weights are not a mapped file, so the encoders cannot \
-            be streamed as `animate` streams them): the 256 model holds ~9.6 GiB of weights in \
-            f32 and ~4.8 GiB with --precision bf16, and its batched VAE decode adds ~5 GiB \
-            (`animate` decodes frame by frame). A UNet or VAE run takes minutes.
+            be streamed as `animate` streams them, and all stages hold more than `animate` \
+            does). Measured for --stages unet on the 256 model in f32: 5.4 GiB after building, \
+            6.8 GiB peak during the forward. A UNet or VAE run takes minutes.
             """
     )
 

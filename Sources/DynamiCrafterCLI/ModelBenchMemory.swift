@@ -1,3 +1,4 @@
+import DiffusionPipeline
 import Foundation
 import Weights
 #if canImport(Glibc)
@@ -6,27 +7,20 @@ import Glibc
 
 /// The process's resident memory, for the model benchmark's report.
 struct ModelBenchMemory: Sendable {
-    /// Peak resident set so far (`getrusage` `ru_maxrss`), bytes.
+    /// Peak resident set of the whole process (`getrusage` `ru_maxrss`, which the per-stage
+    /// reset of `VmHWM` does not touch), bytes.
     var peak: Int
-    /// Resident set now (`/proc/self/statm`), bytes; nil where that file is absent.
+    /// Resident set now (`VmRSS`), bytes; nil where `/proc` is absent.
     var current: Int?
 
     static func now() -> ModelBenchMemory {
-        ModelBenchMemory(peak: peakResidentBytes(), current: currentResidentBytes())
+        ModelBenchMemory(peak: peakResidentBytes(), current: ProcessMemory.residentBytes)
     }
 
     static func peakResidentBytes() -> Int {
         var usage = rusage()
         guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
         return Int(usage.ru_maxrss) * 1024 // kilobytes on Linux
-    }
-
-    /// The second field of `/proc/self/statm` (resident pages) times the page size.
-    static func currentResidentBytes() -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     var description: String {

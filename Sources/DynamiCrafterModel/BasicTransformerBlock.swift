@@ -39,7 +39,8 @@ public struct BasicTransformerBlock: Sendable {
 
     /// Rows the feed-forward takes at a time. Its intermediates are 8× (projection) and 4×
     /// (GEGLU) the block's width per row: for all rows at once that is 12 activations' worth
-    /// (0.5 GB for the 256 model's batch-2 forward at 32×32, 4.5 GB for the 1024 model's), so
+    /// (computed: 0.5 GB for the 256 model's batch-2 forward at 32×32, 4.5 GB for the 1024
+    /// model's; not measured separately from the other memory changes), so
     /// the rows go through in chunks and only chunk-sized intermediates exist. Every op is per
     /// row, so the numbers do not change.
     static let feedForwardRows = 8192

@@ -26,10 +26,10 @@ public struct ReferenceChecker {
         for c in manifest.cases where selected?.contains(c.name) ?? true {
             let archive = try MergedArchive.open(c.weightPaths.isEmpty
                 ? [(c.directory as NSString).appendingPathComponent("weights.safetensors")] : c.weightPaths)
-            let start = Date()
-            let model = try AnimationModel(archive: archive, config: c.config, context: context)
-            let resident = ProcessMemory.residentBytes.map { " (\(ProcessMemory.gib($0)) resident)" } ?? ""
-            loaded("loaded \(c.name) (\(context.precision.rawValue)) in \(String(format: "%.1f", Date().timeIntervalSince(start))) s\(resident)")
+            let (model, summary) = try AnimationModel.timedLoad(name: c.name, precision: context.precision) {
+                try AnimationModel(archive: archive, config: c.config, context: context)
+            }
+            loaded(summary)
             for file in c.files {
                 let computed: Computed
                 switch Self.kind(of: file.name) {

@@ -171,7 +171,7 @@ struct AnimateCommandTests {
                                             environment: ["DYNAMICRAFTER_MEMORY_BUDGET": "64M"])
             #expect(refused.status == 1)
             #expect(refused.stderr.contains("not enough memory"), "\(refused.stderr)")
-            #expect(refused.stderr.contains("0.1 GiB available (DYNAMICRAFTER_MEMORY_BUDGET)"), "\(refused.stderr)")
+            #expect(refused.stderr.contains("64.00 MiB available (DYNAMICRAFTER_MEMORY_BUDGET)"), "\(refused.stderr)")
             #expect(!refused.stderr.contains("loaded "), "refused before loading")
             #expect(!FileManager.default.fileExists(atPath: output))
 
@@ -179,7 +179,7 @@ struct AnimateCommandTests {
             #expect(bf16.status == 0, "\(bf16.stderr)")
             let log = bf16.stdout + bf16.stderr
             #expect(log.contains("(bf16) in "), "\(log)")
-            #expect(log.contains("GiB resident)"), "\(log)")
+            #expect(log.contains("iB resident)"), "\(log)")
             #expect(FileManager.default.fileExists(atPath: output))
             let bad = try animate(["--image", good, "--precision", "f8", "--output", output + ".2.mp4"])
             #expect(bad.status != 0)

@@ -15,7 +15,7 @@ struct MemoryBudgetTests {
             let load = await dbusError { _ = try await connection.manager("LoadModel", [.string("demo")]) }
             #expect(load?.name == name)
             #expect(load?.message.contains("not enough memory") == true)
-            #expect(load?.message.contains("0.1 GiB available (DYNAMICRAFTER_MEMORY_BUDGET)") == true)
+            #expect(load?.message.contains("64.00 MiB available (DYNAMICRAFTER_MEMORY_BUDGET)") == true)
             let png = try Fixtures.png(width: 64, height: 64)
             let animate = await dbusError { _ = try await connection.animate(imagePath: png, quickJob()) }
             #expect(animate?.name == name)

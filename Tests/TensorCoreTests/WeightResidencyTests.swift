@@ -1,10 +1,8 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import TestingSupport
 import Testing
 import TensorCore
+import Weights
 
 /// How weights are held: one packed copy per layer whatever the row counts, bf16 residency
 /// at half the bytes, exact widening, pages of a mapped file released and read back, and
@@ -76,36 +74,13 @@ struct WeightResidencyTests {
         #expect(zip(wide, scalar).allSatisfy { $0.bitPattern == $1.bitPattern })
     }
 
-    /// A safetensors file of one tensor, written by hand (8-byte header length, JSON, data).
+    /// `values` as tensor `w` of a safetensors file (the project's writer), read back through
+    /// the project's reader: a view of the mapped file, as checkpoints are loaded.
     static func mappedTensor(_ values: [Float], shape: [Int], dtype: DType, in dir: String) throws -> TensorData {
-        var data = Data()
-        switch dtype {
-        case .bf16: for v in values { withUnsafeBytes(of: HalfConversion.bf16(from: v).littleEndian) { data.append(contentsOf: $0) } }
-        default: for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-        }
-        var header = "{\"w\":{\"dtype\":\"\(dtype.rawValue)\",\"shape\":\(shape),\"data_offsets\":[0,\(data.count)]}}"
-        while header.utf8.count % 8 != 0 { header += " " }
-        var file = Data()
-        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { file.append(contentsOf: $0) }
-        file.append(Data(header.utf8))
-        file.append(data)
         let path = dir + "/w-\(dtype.rawValue).safetensors"
-        try file.write(to: URL(fileURLWithPath: path))
-        let mapped = try Self.map(path)
-        return try TensorData(dtype: dtype, shape: shape, storage: mapped, byteOffset: 8 + header.utf8.count)
-    }
-
-    /// A read-only private mapping of `path`, as the weight readers make.
-    static func map(_ path: String) throws -> ByteStorage {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw TensorError.invalidArgument("cannot open \(path)") }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, let base = mmap(nil, Int(info.st_size), PROT_READ, MAP_PRIVATE, fd, 0),
-              base != MAP_FAILED else { throw TensorError.invalidArgument("cannot map \(path)") }
-        return ByteStorage(bytes: UnsafeRawBufferPointer(start: base, count: Int(info.st_size)), fileMapped: true) {
-            munmap(UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count)
-        }
+        let data = try TensorData(Tensor(shape: shape, scalars: values)).converted(to: dtype)
+        try SafetensorsWriter.write([(name: "w", tensor: data)], to: path)
+        return try WeightFile.open(path).tensor(named: "w")
     }
 
     @Test("streamed Linear layers read a mapped file in place (f32) or widened in blocks (bf16); released pages read back",

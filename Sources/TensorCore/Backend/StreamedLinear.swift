@@ -66,8 +66,10 @@ struct StreamedLinear: LinearOperator {
                         return
                     }
                     let block = max(1, min(n, Self.scratchBytes / 4 / k))
-                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * k)
-                    defer { scratch.deallocate() }
+                    // From the activation pool: the next streamed layer reuses the block.
+                    let raw = ActivationMemory.allocate(byteCount: block * k * 4)
+                    defer { ActivationMemory.deallocate(raw, byteCount: block * k * 4) }
+                    let scratch = raw.bindMemory(to: Float.self, capacity: block * k)
                     let size = weight.dtype.byteSize
                     var o = 0
                     while o < n {

@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// oneDNN's native bf16 matmul doubles fp32's rate where the CPU issues bf16 dot products at
 /// full width (AMD Zen 4/5), but runs at half of it on Intel CPUs without AMX (one port) and
-/// does not exist on AVX2-only CPUs. Widening bf16-resident weights into fp32 kernels costs one
+/// does not exist on AVX2-only CPUs (shared/PERF.md; only the AVX2 case was seen by this code). Widening bf16-resident weights into fp32 kernels costs one
 /// pass over each layer's weights per call. So the engine times a UNet-sized matmul both ways
 /// and takes native bf16 only where it is actually faster.
 enum OneDNNBF16Choice {

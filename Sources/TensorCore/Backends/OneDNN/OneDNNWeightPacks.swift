@@ -120,15 +120,21 @@ final class OneDNNWeightPacks: Sendable {
                             to: layout, residency: residency)
             }
         }
-        let staged = OneDNNAlignedBuffer(byteCount: n * 4)
-        let floats = staged.pointer.bindMemory(to: Float.self, capacity: max(n, 1))
-        source.widen(into: floats)
         if bf16Operands {
-            // Narrow in place: the bf16 values occupy the first half of the block.
+            // bf16 kernels read bf16: f32 (or f16) values are rounded once into a temporary.
             let narrow = OneDNNAlignedBuffer(byteCount: n * 2)
-            Widening.f32ToBF16(floats, narrow.pointer, count: n)
+            if source.dtype == .f32 {
+                source.withUnsafeBytes { Widening.f32ToBF16($0.baseAddress!.assumingMemoryBound(to: Float.self), narrow.pointer, count: n) }
+            } else {
+                let wide = OneDNNAlignedBuffer(byteCount: n * 4)
+                let floats = wide.pointer.bindMemory(to: Float.self, capacity: max(n, 1))
+                source.widen(into: floats)
+                Widening.f32ToBF16(floats, narrow.pointer, count: n)
+            }
             return try reorder(engine: engine, from: plain, pointer: narrow.pointer, to: layout, residency: residency)
         }
+        let staged = OneDNNAlignedBuffer(byteCount: n * 4)
+        source.widen(into: staged.pointer.bindMemory(to: Float.self, capacity: max(n, 1)))
         return try reorder(engine: engine, from: plain, pointer: staged.pointer, to: layout, residency: residency)
     }
 
