@@ -62,11 +62,12 @@ public struct AnimationModel: Sendable {
 
     /// Opens a `.safetensors` or `.ckpt` file and loads it with `config`.
     ///
-    /// While the weights are packed, glibc is told to serve every block over 128 KiB with its
-    /// own mapping: each weight passes through temporary copies, and freed temporaries left
-    /// in the heap would strand ~16% of the model's size (measured on the full 256 model: 11.0
-    /// GiB resident instead of 9.5). Afterwards large blocks stay in the heap, so the step
-    /// loop's activations are reused instead of mapped and faulted in again every step.
+    /// Packed weights and packing temporaries of 1 MiB and more are `ActivationMemory` blocks;
+    /// the idle ones are unmapped once loading is done. Below that, glibc is told to serve
+    /// blocks over 128 KiB with their own mapping while packing, so freed temporaries do not
+    /// strand heap between the packed copies (that setting predates the pool and was measured
+    /// then, at 11.0 against 9.5 GiB for the 256 model; its effect on what is left below 1 MiB
+    /// has not been measured since).
     public static func load(path: String, config: ModelConfig, context: ComputeContext) throws -> AnimationModel {
         try load(archive: WeightFile.open(path), config: config, context: context)
     }

@@ -93,7 +93,9 @@ struct DaemonTests {
             let lastChange = try #require(signals.all.last { $0.signal.path == job && $0.signal.member == "PropertiesChanged" })
             #expect(lastChange.time <= done.time)
             #expect(signals.all.last?.signal.member == "Completed")
-            // The manager announced its state changes too.
+            // The manager announced its state changes too. Its return to idle is a separate
+            // PropertiesChanged that may arrive just after the job's Completed: wait for it.
+            try await managerSignals.wait { $0.values(of: "State", at: DaemonBus.managerPath).last == .string("idle") }
             let states = managerSignals.values(of: "State", at: DaemonBus.managerPath).compactMap(\.stringValue)
             #expect(states.first == "loading" && states.last == "idle")
             #expect(managerSignals.values(of: "LoadedModel", at: DaemonBus.managerPath) == [.string("demo")])

@@ -59,6 +59,7 @@ struct StreamedLinear: LinearOperator {
             let beta: Float = bias == nil ? 0 : 1
             x.withUnsafeBufferPointer { px in
                 weight.withUnsafeBytes { raw in
+                    // f32 in place; anything else (bf16, f16, an unaligned f32 view) widened in blocks.
                     let base = raw.baseAddress!
                     if weight.dtype == .f32, Int(bitPattern: base) % 4 == 0 {
                         OpenBLASBackend.sgemm(false, true, rows, n, k, 1, px.baseAddress!, k,
@@ -67,20 +68,13 @@ struct StreamedLinear: LinearOperator {
                     }
                     let block = max(1, min(n, Self.scratchBytes / 4 / k))
                     // From the activation pool: the next streamed layer reuses the block.
-                    let raw = ActivationMemory.allocate(byteCount: block * k * 4)
-                    defer { ActivationMemory.deallocate(raw, byteCount: block * k * 4) }
-                    let scratch = raw.bindMemory(to: Float.self, capacity: block * k)
-                    let size = weight.dtype.byteSize
+                    let memory = ActivationMemory.allocate(byteCount: block * k * 4)
+                    defer { ActivationMemory.deallocate(memory, byteCount: block * k * 4) }
+                    let scratch = memory.bindMemory(to: Float.self, capacity: block * k)
                     var o = 0
                     while o < n {
                         let count = min(block, n - o)
-                        let slice = base + o * k * size
-                        switch weight.dtype {
-                        case .bf16: Widening.bf16ToF32(slice, scratch, count: count * k)
-                        case .f16: Widening.f16ToF32(slice, scratch, count: count * k)
-                        default:
-                            for i in 0..<(count * k) { scratch[i] = slice.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
-                        }
+                        weight.widen(elements: (o * k) ..< ((o + count) * k), into: scratch)
                         OpenBLASBackend.sgemm(false, true, rows, count, k, 1, px.baseAddress!, k,
                                               scratch, k, beta, out.baseAddress! + o, n)
                         o += count
