@@ -40,6 +40,10 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: .hidden)
     var ceilingOnly = false
 
+    @Option(name: .customLong("kernels"), parsing: .upToNextOption,
+            help: "Kernel groups to measure after the ceiling and copy bandwidth (conv, attention, shared).")
+    var kernelGroups: [BenchKernelGroup] = BenchKernelGroup.allCases
+
     func validate() throws {
         guard repeats >= 1, repeats <= 1000 else { throw ValidationError("--repeats must be 1…1000") }
         if backends.contains(.reference) { throw ValidationError("the reference backend is too slow to benchmark at real sizes") }
@@ -70,10 +74,11 @@ struct BenchCommand: ParsableCommand {
         // 2. Kernels at real sizes.
         for b in made {
             for p in (quick ? [Precision.f32] : Precision.allCases) {
-                try suite.kernels(b, precision: p)
+                if kernelGroups.contains(.conv) { try suite.convolutions(b, precision: p) }
+                if kernelGroups.contains(.attention) { try suite.attentions(b, precision: p) }
             }
         }
-        try suite.sharedKernels()
+        if kernelGroups.contains(.shared) { try suite.sharedKernels() }
 
         print()
         printBenchTable(suite.rows, ceiling: suite.ceiling, bandwidth: suite.bandwidth)
@@ -110,3 +115,4 @@ struct BenchCommand: ParsableCommand {
 
 extension BackendKind: ExpressibleByArgument {}
 extension TensorCore.Precision: ExpressibleByArgument {}
+

@@ -75,7 +75,7 @@ struct BenchSuite {
 
     /// Convolutions and attention at the UNet's real sizes (256 model: 16 frames, batch 2 for
     /// classifier-free guidance, so 32 frames per call).
-    mutating func kernels(_ b: any ComputeBackend, precision p: Precision) throws {
+    mutating func convolutions(_ b: any ComputeBackend, precision p: Precision) throws {
         let name = b.kind.rawValue
         // 3×3 convolutions: level 1 (320 ch at 32×32) and level 4 (1280 ch at 4×4).
         for (c, hw) in [(320, 32), (1280, 4)] {
@@ -103,10 +103,34 @@ struct BenchSuite {
                                  threads: threads, seconds: t, flops: 2 * Double(2 * 16 * 1024 * 320 * 320 * 3),
                                  bytes: nil))
         }
-        // Spatial self-attention: 1024 tokens, 5 heads of 64, 32 frames; temporal
-        // self-attention: 16 frames at each of 2·1024 positions.
+    }
+
+    /// Self-attention of the first UNet level, 5 heads of 64. Spatial: the latent's tokens per
+    /// frame, 32 frames per call for the 256 model (16 frames × cond/uncond); the 512 (40×64 =
+    /// 2,560 tokens) and 1024 (72×128 = 9,216 tokens) sizes on fewer frames, the rate per call
+    /// being what matters. Temporal: 16 frames at each of 2·(h·w) positions.
+    mutating func attentions(_ b: any ComputeBackend, precision p: Precision) throws {
         try attention(b, precision: p, kernel: "spatial attention 32x1024 5x64", batch: 32, length: 1024)
+        try attention(b, precision: p, kernel: "spatial attention 4x2560 5x64 (512)", batch: 4, length: 2560)
+        try attention(b, precision: p, kernel: "spatial attention 1x9216 5x64 (1024)", batch: 1, length: 9216)
         try attention(b, precision: p, kernel: "temporal attention 2048x16 5x64", batch: 2048, length: 16)
+        try attention(b, precision: p, kernel: "temporal attention 5120x16 5x64 (512)", batch: 5120, length: 16)
+        // The tiled kernel's block sizes at the 256 size (query rows × keys per step), to choose
+        // its defaults by measurement on this CPU.
+        if b.kind == .onednn && p == .f32 {
+            let shape = [32, 1024, 320]
+            let q = Self.random(shape, seed: 7), k = Self.random(shape, seed: 8), v = Self.random(shape, seed: 9)
+            for (qb, kb) in [(64, 512), (64, 1024), (128, 256), (128, 1024), (32, 1024), (256, 256)] {
+                let tiling = TiledAttention.Tiling(queryBlock: qb, keyBlock: kb)
+                let t = try BenchMeasure.median(repeats: repeats) {
+                    _ = try TiledAttention.run(q: q, k: k, v: v, heads: 5, scale: 0.125, precision: .f32,
+                                               gemm: OneDNNBackend.singleThreadedGEMM, tiling: tiling)
+                }
+                rows.append(BenchRow(kernel: "spatial attention 32x1024 tiles \(qb)x\(kb)", backend: b.kind.rawValue,
+                                     precision: p.rawValue, threads: threads, seconds: t,
+                                     flops: 4 * Double(32 * 5 * 1024 * 1024 * 64), bytes: nil))
+            }
+        }
     }
 
     /// Self-attention over `batch` sequences of `length` tokens, 5 heads of 64 (320 channels).

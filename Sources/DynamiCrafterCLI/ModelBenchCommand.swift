@@ -140,6 +140,7 @@ struct ModelBenchCommand: ParsableCommand {
             // The stage's own peak: VmHWM restarts from the current RSS here.
             let peakReset = ProcessMemory.resetPeak()
             ActivationMemory.resetPeaks()
+            let poolBefore = ActivationMemory.statistics
             var result: ModelBenchResult
             switch stage {
             case .unet:
@@ -185,6 +186,10 @@ struct ModelBenchCommand: ParsableCommand {
                 + result.memoryAfter.description + (result.stagePeak.map { ", stage peak RSS \(humanBytes($0))" } ?? "")
                 + "; activations: peak live \(humanBytes(ActivationMemory.statistics.peakLiveBytes)), "
                 + "peak held \(humanBytes(ActivationMemory.statistics.peakMappedBytes))")
+            // Fresh blocks cost page faults and kernel zeroing on first touch; reuse costs nothing.
+            let pool = ActivationMemory.statistics
+            say("  \(stage.rawValue): activation blocks mapped afresh \(pool.freshBlocks - poolBefore.freshBlocks) "
+                + "(\(humanBytes(pool.freshBytes - poolBefore.freshBytes))), reused \(pool.reusedBlocks - poolBefore.reusedBlocks)")
             results.append(result)
         }
 

@@ -30,10 +30,11 @@ public struct BasicTransformerBlock: Sendable {
 
     /// `x` `[N, L, dim]`; `context` `[N, Lc, contextDim]` for attn2 (nil: self-attention).
     public func callAsFunction(_ x: Tensor, context: Tensor?) throws -> Tensor {
+        // Each sub-layer's last projection adds into h as it writes (`h = f(h) + h`).
         var h = x
-        try Kernels.addInPlace(&h, attn1.callAsFunction(norm1.callAsFunction(h)))
-        try Kernels.addInPlace(&h, attn2.callAsFunction(norm2.callAsFunction(h), context: context))
-        try Kernels.addInPlace(&h, feedForward(h))
+        try attn1.callAsFunction(norm1.callAsFunction(h), addingTo: &h)
+        try attn2.callAsFunction(norm2.callAsFunction(h), context: context, addingTo: &h)
+        try feedForward(addingTo: &h)
         return h
     }
 
@@ -45,19 +46,21 @@ public struct BasicTransformerBlock: Sendable {
     /// row, so the numbers do not change.
     static let feedForwardRows = 8192
 
-    /// `ff(norm3(h))` over `h`'s rows, `feedForwardRows` at a time.
-    func feedForward(_ h: Tensor) throws -> Tensor {
+    /// `h ← h + ff(norm3(h))`, a chunk of rows at a time. Every step is row-wise, so a chunk's
+    /// update never feeds another chunk's input.
+    func feedForward(addingTo h: inout Tensor) throws {
         let dim = ffOut.outFeatures
         let rows = h.count / max(dim, 1)
         guard rows > Self.feedForwardRows else {
-            return try ffOut.callAsFunction(Kernels.geglu(ffProj.callAsFunction(norm3.callAsFunction(h))))
+            let normed = try norm3.callAsFunction(h)
+            try ffOut.callAsFunction(Kernels.geglu(ffProj.callAsFunction(normed)), addingTo: &h)
+            return
         }
-        let flat = try h.reshaped([rows, dim])
-        var parts: [Tensor] = []
         for start in stride(from: 0, to: rows, by: Self.feedForwardRows) {
-            let part = try flat.sliced(along: 0, range: start ..< min(rows, start + Self.feedForwardRows))
-            parts.append(try ffOut.callAsFunction(Kernels.geglu(ffProj.callAsFunction(norm3.callAsFunction(part)))))
+            let end = min(rows, start + Self.feedForwardRows)
+            let part = try h.reshaped([rows, dim]).sliced(along: 0, range: start ..< end)
+            try ffOut.callAsFunction(Kernels.geglu(ffProj.callAsFunction(norm3.callAsFunction(part))),
+                                     addingTo: &h, atRow: start)
         }
-        return try Tensor.concatenated(parts, along: 0).reshaped(h.shape)
     }
 }

@@ -32,6 +32,12 @@ public struct Conv2d: Sendable {
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         try op.callAsFunction(x)
     }
+
+    /// A residual connection `residual ← residual + self(x)`, in one pass where the backend can
+    /// add while it writes.
+    public func callAsFunction(_ x: Tensor, addingTo residual: inout Tensor) throws {
+        try op.callAsFunction(x, addingTo: &residual)
+    }
 }
 
 /// A PyTorch `nn.GroupNorm(groups, channels, eps)` on channels-last activations, optionally

@@ -58,6 +58,16 @@ public struct CrossAttention: Sendable {
 
     /// `x` `[N, L, queryDim]`; `context` `[N, Lc, contextDim]` or nil for self-attention.
     public func callAsFunction(_ x: Tensor, context: Tensor? = nil) throws -> Tensor {
+        try toOut.callAsFunction(attend(x, context: context))
+    }
+
+    /// `residual ← residual + self(x, context)`: the output projection adds into the residual.
+    public func callAsFunction(_ x: Tensor, context: Tensor? = nil, addingTo residual: inout Tensor) throws {
+        try toOut.callAsFunction(attend(x, context: context), addingTo: &residual)
+    }
+
+    /// Everything before the output projection.
+    private func attend(_ x: Tensor, context: Tensor?) throws -> Tensor {
         let scale = 1 / Float(headDim).squareRoot()
         let q = try toQ.callAsFunction(x)
         var out: Tensor
@@ -78,6 +88,6 @@ public struct CrossAttention: Sendable {
             let k = try toK.callAsFunction(kv), v = try toV.callAsFunction(kv)
             out = try backend.attention(q: q, k: k, v: v, heads: heads, scale: scale, precision: precision)
         }
-        return try toOut.callAsFunction(out)
+        return out
     }
 }

@@ -24,4 +24,15 @@ public struct Linear: Sendable {
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         try op.callAsFunction(x)
     }
+
+    /// A residual connection `residual ← residual + self(x)`, in one pass where the backend can
+    /// add while it writes; `residual` holds exactly the output's rows.
+    public func callAsFunction(_ x: Tensor, addingTo residual: inout Tensor) throws {
+        try op.callAsFunction(x, addingTo: &residual)
+    }
+
+    /// The same into rows `firstRow …` of a larger residual (a chunk of its rows).
+    public func callAsFunction(_ x: Tensor, addingTo residual: inout Tensor, atRow firstRow: Int) throws {
+        try op.callAsFunction(x, addingTo: &residual, atRow: firstRow)
+    }
 }

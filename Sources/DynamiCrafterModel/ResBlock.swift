@@ -47,22 +47,31 @@ public struct ResBlock: Sendable {
         var h = try inConv.callAsFunction(inNorm.callAsFunction(x, silu: true))
         let e = try embLinear.callAsFunction(Kernels.silu(emb))
         try Kernels.addPerSampleInPlace(&h, e)
-        h = try outConv.callAsFunction(outNorm.callAsFunction(h, silu: true))
+        let normed = try outNorm.callAsFunction(h, silu: true)
         if let skip {
-            try Kernels.addInPlace(&h, skip.callAsFunction(x))
+            // The projected skip is a fresh tensor: the last convolution adds into it as it writes.
+            h = try skip.callAsFunction(x)
+            try outConv.callAsFunction(normed, addingTo: &h)
         } else {
+            h = try outConv.callAsFunction(normed)
             try Kernels.addInPlace(&h, x)
         }
         guard !temporalConvs.isEmpty else { return h }
         let shape = h.shape
         let n = shape[0], c = shape[3], s = shape[1] * shape[2], t = n / batch
-        let video = try h.reshaped([batch, t, s, c])
+        // `video` is the only reference to these values, so the last temporal convolution
+        // adds the residual into it in place.
+        var video = try (consume h).reshaped([batch, t, s, c])
         var y = video
-        for (norm, conv) in zip(temporalNorms, temporalConvs) {
+        for (index, (norm, conv)) in zip(temporalNorms, temporalConvs).enumerated() {
             let normed = try norm.callAsFunction(y.reshaped([batch, t * s, c]), silu: true).reshaped([batch, t, s, c])
-            y = try conv.callAsFunction(normed)
+            if index == temporalConvs.count - 1 {
+                y = Tensor(zeros: [0])
+                try conv.callAsFunction(normed, addingTo: &video)
+            } else {
+                y = try conv.callAsFunction(normed)
+            }
         }
-        try Kernels.addInPlace(&y, video)
-        return try y.reshaped(shape)
+        return try video.reshaped(shape)
     }
 }

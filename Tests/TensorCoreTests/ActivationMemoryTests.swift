@@ -1,5 +1,5 @@
 import Testing
-import TensorCore
+@testable import TensorCore
 
 /// The pool of large blocks: a freed block serves the next request of its size, idle blocks
 /// stay under the limit, and a repeated workload stops growing after its first round. (The pool
@@ -26,6 +26,41 @@ struct ActivationMemoryTests {
         ActivationMemory.deallocate(small, byteCount: 4096)
         ActivationMemory.releaseIdle()
         #expect(ActivationMemory.statistics.idleBytes == 0)
+    }
+
+    @Test("a request takes an idle block of a larger class (up to twice its size) before mapping a fresh one")
+    func largerIdleBlockServesSmallerRequest() {
+        ActivationMemory.releaseIdle()
+        let big = 12 << 20, small = 7 << 20, tiny = 5 << 20
+        let a = ActivationMemory.allocate(byteCount: big)
+        ActivationMemory.deallocate(a, byteCount: big)
+        let before = ActivationMemory.statistics
+        let b = ActivationMemory.allocate(byteCount: small) // 12 MiB ≤ 2 × 7 MiB: reused
+        #expect(b == a)
+        #expect(ActivationMemory.statistics.freshBlocks == before.freshBlocks)
+        #expect(ActivationMemory.statistics.idleBytes == before.idleBytes - ActivationMemory.blockSize(big))
+        // Given back under its own size, the block returns whole (the pool knows its class).
+        ActivationMemory.deallocate(b, byteCount: small)
+        #expect(ActivationMemory.statistics.idleBytes == before.idleBytes)
+        #expect(ActivationMemory.statistics.liveBytes == before.liveBytes)
+        // More than twice the request: a fresh block instead.
+        let c = ActivationMemory.allocate(byteCount: tiny)
+        #expect(c != a)
+        #expect(ActivationMemory.statistics.freshBlocks == before.freshBlocks + 1)
+        ActivationMemory.deallocate(c, byteCount: tiny)
+        ActivationMemory.releaseIdle()
+        #expect(ActivationMemory.statistics.idleBytes == 0)
+    }
+
+    @Test("size classes: within 1/8 of a power of two, never smaller than the request")
+    func sizeClasses() {
+        for bytes in [1 << 20, (1 << 20) + 1, 3_000_000, 7 << 20, 84 << 20, (84 << 20) + 12345, 1 << 30] {
+            let size = ActivationMemory.blockSize(bytes)
+            #expect(size >= bytes && size % (64 << 10) == 0)
+            #expect(Double(size) <= Double(bytes) * 1.125 + Double(64 << 10), "\(bytes) → \(size)")
+        }
+        // Near sizes share a class.
+        #expect(ActivationMemory.blockSize(40_000_000) == ActivationMemory.blockSize(41_000_000))
     }
 
     @Test("idle blocks never exceed the limit; repeating a workload does not grow the pool")

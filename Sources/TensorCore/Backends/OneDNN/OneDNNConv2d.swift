@@ -109,7 +109,7 @@ public final class OneDNNConv2d: Conv2dOperator {
                                           residency: mode.residency, keepSource: parts.algorithm == .winograd)
         self.packs = packs
         let plan = Self.plan(parts)
-        plans.withLock { $0[[n, h, w, Threading.threadCount]] = plan }
+        plans.withLock { $0[[n, h, w, Threading.threadCount, 0]] = plan }
     }
 
     /// Whether the convolution reads bf16 operands (oneDNN's bf16 kernels); false for fp32 and
@@ -138,61 +138,81 @@ public final class OneDNNConv2d: Conv2dOperator {
         let outShape = [n, ho, wo, outChannels]
         guard n > 0, outChannels > 0 else { return Tensor(zeros: outShape) }
         guard inChannels > 0 else { return broadcastBias(pixels: n * ho * wo, shape: outShape) }
-
         let plan = try plan(n: n, h: h, w: w)
+        return try Tensor(shape: outShape) { out in
+            try run(plan, x, n: n, h: h, w: w, ho: ho, wo: wo, output: UnsafeMutableRawPointer(out.baseAddress!))
+        }
+    }
+
+    /// `residual ← residual + conv(x)` in one pass: the convolution (or, where it writes a
+    /// blocked layout, the reorder back to channels-last) adds into the residual as it writes.
+    public func callAsFunction(_ x: Tensor, addingTo residual: inout Tensor) throws {
+        let (n, h, w, ho, wo) = try ConvShapes.check(input: x.shape, inChannels: inChannels, geometry: geometry)
+        try ResidualShapes.check(residual.shape, rows: n * ho * wo, channels: outChannels)
+        guard n > 0, outChannels > 0 else { return }
+        guard inChannels > 0 else {
+            try Kernels.addInPlace(&residual, broadcastBias(pixels: n * ho * wo, shape: residual.shape))
+            return
+        }
+        let plan = try plan(n: n, h: h, w: w, accumulate: true)
+        try residual.withUnsafeMutableBufferPointer { out in
+            try run(plan, x, n: n, h: h, w: w, ho: ho, wo: wo, output: UnsafeMutableRawPointer(out.baseAddress!))
+        }
+    }
+
+    /// Runs a plan: input reorder (if any), convolution, output reorder (if any) into `output`
+    /// (channels-last), each step reading and writing what its primitive was made for.
+    private func run(_ plan: OneDNNConvPlan, _ x: Tensor, n: Int, h: Int, w: Int, ho: Int, wo: Int,
+                     output: UnsafeMutableRawPointer) throws {
         guard let packs else { throw TensorError.invalidArgument("convolution without weights has no plan") }
-        let input = x
         let nhwcIn = try OneDNNMemoryDescriptor(dims: [n, inChannels, h, w], dataType: dnnl_f32, tag: dnnl_nhwc)
         let nhwcOut = try OneDNNMemoryDescriptor(dims: [n, outChannels, ho, wo], dataType: dnnl_f32, tag: dnnl_nhwc)
-        return try Tensor(shape: outShape) { out in
-            try input.withUnsafeBufferPointer { px in
-                let conv = plan.convolution
-                var source = UnsafeRawPointer(px.baseAddress!)
-                var staged: OneDNNAlignedBuffer? = nil
-                let blockedOut = plan.destinationReorder.map { engine.workspace.borrow($0.source.byteCount) }
-                defer {
-                    if let staged { engine.workspace.giveBack(staged) }
-                    if let blockedOut { engine.workspace.giveBack(blockedOut) }
-                }
-                if let r = plan.sourceReorder {
-                    let buffer = engine.workspace.borrow(r.destination.byteCount)
-                    staged = buffer
-                    try r.execute([OneDNNArgument(DNNL_ARG_FROM, nhwcIn, reading: source),
-                                   OneDNNArgument(DNNL_ARG_TO, r.destination, buffer.pointer)], on: engine)
-                    source = UnsafeRawPointer(buffer.pointer)
-                }
-                let destination = blockedOut?.pointer ?? UnsafeMutableRawPointer(out.baseAddress!)
-                try packs.withWeights(for: conv.weights) { weights in
-                    var args = [OneDNNArgument(DNNL_ARG_SRC, conv.source, reading: source),
-                                OneDNNArgument(DNNL_ARG_WEIGHTS, conv.weights, weights),
-                                OneDNNArgument(DNNL_ARG_DST, conv.destination, destination)]
-                    if let bias, let biasDescriptor { args.append(OneDNNArgument(DNNL_ARG_BIAS, biasDescriptor, bias.pointer)) }
-                    try conv.execute(args, on: engine)
-                }
-                if let r = plan.destinationReorder, let blockedOut {
-                    try r.execute([OneDNNArgument(DNNL_ARG_FROM, r.source, blockedOut.pointer),
-                                   OneDNNArgument(DNNL_ARG_TO, nhwcOut, UnsafeMutableRawPointer(out.baseAddress!))],
-                                  on: engine)
-                }
+        try x.withUnsafeBufferPointer { px in
+            let conv = plan.convolution
+            var source = UnsafeRawPointer(px.baseAddress!)
+            var staged: OneDNNAlignedBuffer? = nil
+            let blockedOut = plan.destinationReorder.map { engine.workspace.borrow($0.source.byteCount) }
+            defer {
+                if let staged { engine.workspace.giveBack(staged) }
+                if let blockedOut { engine.workspace.giveBack(blockedOut) }
+            }
+            if let r = plan.sourceReorder {
+                let buffer = engine.workspace.borrow(r.destination.byteCount)
+                staged = buffer
+                try r.execute([OneDNNArgument(DNNL_ARG_FROM, nhwcIn, reading: source),
+                               OneDNNArgument(DNNL_ARG_TO, r.destination, buffer.pointer)], on: engine)
+                source = UnsafeRawPointer(buffer.pointer)
+            }
+            let destination = blockedOut?.pointer ?? output
+            try packs.withWeights(for: conv.weights) { weights in
+                var args = [OneDNNArgument(DNNL_ARG_SRC, conv.source, reading: source),
+                            OneDNNArgument(DNNL_ARG_WEIGHTS, conv.weights, weights),
+                            OneDNNArgument(DNNL_ARG_DST, conv.destination, destination)]
+                if let bias, let biasDescriptor { args.append(OneDNNArgument(DNNL_ARG_BIAS, biasDescriptor, bias.pointer)) }
+                try conv.execute(args, on: engine)
+            }
+            if let r = plan.destinationReorder, let blockedOut {
+                try r.execute([OneDNNArgument(DNNL_ARG_FROM, r.source, blockedOut.pointer),
+                               OneDNNArgument(DNNL_ARG_TO, nhwcOut, output)], on: engine)
             }
         }
     }
 
     /// The cached plan for an input shape, created on first use.
-    private func plan(n: Int, h: Int, w: Int) throws -> OneDNNConvPlan {
-        let key = [n, h, w, Threading.threadCount]
+    private func plan(n: Int, h: Int, w: Int, accumulate: Bool = false) throws -> OneDNNConvPlan {
+        let key = [n, h, w, Threading.threadCount, accumulate ? 1 : 0]
         if let hit = plans.withLock({ $0[key] }) { return hit }
         guard let packs else { throw TensorError.invalidArgument("convolution without weights has no plan") }
 
         var parts: Parts? = nil
         if chosen == .winograd {
             do {
-                parts = try makeParts(.winograd, n: n, h: h, w: w, packs: packs)
+                parts = try makeParts(.winograd, n: n, h: h, w: w, packs: packs, accumulate: accumulate)
             } catch where OneDNNStatus.isUnimplemented(error) {
                 fellBack.store(true, ordering: .relaxed)
             }
         }
-        let chosenParts = try parts ?? makeParts(.direct, n: n, h: h, w: w, packs: packs)
+        let chosenParts = try parts ?? makeParts(.direct, n: n, h: h, w: w, packs: packs, accumulate: accumulate)
         let plan = Self.plan(chosenParts)
         return plans.withLock { cache in
             if let raced = cache[key] { return raced }
@@ -208,23 +228,23 @@ public final class OneDNNConv2d: Conv2dOperator {
     /// reference loops reads it (one copy of the weights for every input shape), else the
     /// implementation oneDNN prefers with its own layout (packed on first use).
     private func makeParts(_ algorithm: ConvAlgorithm, n: Int, h: Int, w: Int,
-                           packs: OneDNNWeightPacks) throws -> Parts {
+                           packs: OneDNNWeightPacks, accumulate: Bool) throws -> Parts {
         if algorithm == primaryAlgorithm,
            let reuse = try? Self.makeParts(engine: engine, algorithm: algorithm, n: n, h: h, w: w, inChannels: inChannels,
                                            outChannels: outChannels, geometry: geometry, mode: mode,
-                                           weights: packs.primary, bias: biasDescriptor),
+                                           weights: packs.primary, bias: biasDescriptor, accumulate: accumulate),
            !reuse.convolution.implementation.hasPrefix("ref") {
             return reuse
         }
         return try Self.makeParts(engine: engine, algorithm: algorithm, n: n, h: h, w: w, inChannels: inChannels,
                                   outChannels: outChannels, geometry: geometry, mode: mode, weights: nil,
-                                  bias: biasDescriptor)
+                                  bias: biasDescriptor, accumulate: accumulate)
     }
 
     private static func makeParts(engine: OneDNNEngine, algorithm: ConvAlgorithm, n: Int, h: Int, w: Int,
                                   inChannels: Int, outChannels: Int, geometry g: Conv2dGeometry,
                                   mode: OneDNNComputeMode, weights: OneDNNMemoryDescriptor?,
-                                  bias: OneDNNMemoryDescriptor?) throws -> Parts {
+                                  bias: OneDNNMemoryDescriptor?, accumulate: Bool = false) throws -> Parts {
         guard let (ho, wo) = g.outputSize(height: h, width: w) else {
             throw TensorError.shapeMismatch("conv kernel \(g) does not fit input [\(n), \(h), \(w), \(inChannels)]")
         }
@@ -237,18 +257,27 @@ public final class OneDNNConv2d: Conv2dOperator {
         let wei = try weights ?? OneDNNMemoryDescriptor(dims: [outChannels, inChannels, g.kernelH, g.kernelW],
                                                         dataType: mode.operandType, tag: dnnl_format_tag_any)
         let what = "\(winograd ? "winograd" : "direct") conv \(g) [\(n), \(h), \(w), \(inChannels)]→\(outChannels)"
+            + (accumulate ? " adding" : "")
+        // Adding into the residual: a channels-last convolution adds as it writes; one that
+        // writes a blocked layout leaves the adding to the reorder back to channels-last.
+        let convolutionAdds = accumulate && activationTag == dnnl_nhwc
         let conv = try OneDNNPrimitive.convolution(
             engine: engine.handle, owner: engine, what: what,
             algorithm: winograd ? dnnl_convolution_winograd : dnnl_convolution_direct,
             source: src, weights: wei, bias: bias, destination: dst,
-            strides: [g.strideH, g.strideW], paddingLeft: [g.padTop, g.padLeft], paddingRight: [g.padBottom, g.padRight])
+            strides: [g.strideH, g.strideW], paddingLeft: [g.padTop, g.padLeft], paddingRight: [g.padBottom, g.padRight]
+        ) { attr in
+            if convolutionAdds { try OneDNNPrimitive.addingToDestination(attr, what) }
+        }
 
         let nhwcIn = try OneDNNMemoryDescriptor(dims: [n, inChannels, h, w], dataType: dnnl_f32, tag: dnnl_nhwc)
         let nhwcOut = try OneDNNMemoryDescriptor(dims: [n, outChannels, ho, wo], dataType: dnnl_f32, tag: dnnl_nhwc)
         let sourceReorder = conv.source == nhwcIn ? nil
             : try OneDNNPrimitive.reorder(engine: engine.handle, owner: engine, what: "\(what) input", from: nhwcIn, to: conv.source)
-        let destinationReorder = conv.destination == nhwcOut ? nil
-            : try OneDNNPrimitive.reorder(engine: engine.handle, owner: engine, what: "\(what) output", from: conv.destination, to: nhwcOut)
+        let reorderAdds = accumulate && !convolutionAdds
+        let destinationReorder = conv.destination == nhwcOut && !reorderAdds ? nil
+            : try OneDNNPrimitive.reorder(engine: engine.handle, owner: engine, what: "\(what) output", from: conv.destination,
+                                          to: nhwcOut, accumulate: reorderAdds)
         return (conv, sourceReorder, destinationReorder, algorithm)
     }
 

@@ -68,7 +68,7 @@ public final class OneDNNLinear: LinearOperator {
         let plan = OneDNNLinearPlan(matmul: first,
                                     sourceToBF16: try Self.makeSourceReorder(engine: engine, rows: Self.packingRows,
                                                                             inFeatures: inFeatures, mode: mode))
-        plans.withLock { $0[[Self.packingRows, Threading.threadCount]] = plan }
+        plans.withLock { $0[[Self.packingRows, Threading.threadCount, 0]] = plan }
     }
 
     /// Whether the matmul reads bf16 operands (oneDNN's bf16 kernels); false for fp32 and for
@@ -105,6 +105,29 @@ public final class OneDNNLinear: LinearOperator {
         }
     }
 
+    /// `residual[firstRow + i] += (x·Wᵀ + b)[i]` in one pass: the matmul adds into the residual
+    /// as it writes (sum post-op).
+    public func callAsFunction(_ x: Tensor, addingTo residual: inout Tensor, atRow firstRow: Int) throws {
+        guard let last = x.shape.last, last == inFeatures else {
+            throw TensorError.shapeMismatch("linear expects [..., \(inFeatures)], got \(Shape.describe(x.shape))")
+        }
+        let rows = x.shape.dropLast().reduce(1, *)
+        try ResidualShapes.check(residual.shape, rows: rows, channels: outFeatures, atRow: firstRow)
+        guard rows > 0, outFeatures > 0 else { return }
+        guard inFeatures > 0 else {
+            try Kernels.addInPlace(&residual, broadcastBias(rows: rows, shape: [rows, outFeatures]),
+                                   atElement: firstRow * outFeatures)
+            return
+        }
+        let plan = try plan(rows: rows, accumulate: true)
+        try x.withUnsafeBufferPointer { px in
+            try residual.withUnsafeMutableBufferPointer { pr in
+                try run(plan, rows: rows, input: UnsafeRawPointer(px.baseAddress!),
+                        output: UnsafeMutableRawPointer(pr.baseAddress! + firstRow * outFeatures))
+            }
+        }
+    }
+
     private func run(_ plan: OneDNNLinearPlan, rows: Int, input: UnsafeRawPointer,
                      output: UnsafeMutableRawPointer) throws {
         var source = input
@@ -127,9 +150,9 @@ public final class OneDNNLinear: LinearOperator {
         }
     }
 
-    /// The cached plan for `rows`, created on first use.
-    private func plan(rows: Int) throws -> OneDNNLinearPlan {
-        let key = [rows, Threading.threadCount]
+    /// The cached plan for `rows`, created on first use; `accumulate` adds into the output.
+    private func plan(rows: Int, accumulate: Bool = false) throws -> OneDNNLinearPlan {
+        let key = [rows, Threading.threadCount, accumulate ? 1 : 0]
         if let hit = plans.withLock({ $0[key] }) { return hit }
         guard let packs else { throw TensorError.invalidArgument("linear layer without weights has no plan") }
 
@@ -137,10 +160,10 @@ public final class OneDNNLinear: LinearOperator {
         // and a second layout would be a second copy of the weights. Only when no
         // implementation but reference loops reads it does this M get the layout it prefers.
         let onPrimary = try? Self.makeMatmul(engine: engine, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
-                                             mode: mode, weights: packs.primary, bias: biasDescriptor)
+                                             mode: mode, weights: packs.primary, bias: biasDescriptor, accumulate: accumulate)
         let matmul = try onPrimary.flatMap { $0.implementation.hasPrefix("ref") ? nil : $0 }
             ?? Self.makeMatmul(engine: engine, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
-                               mode: mode, weights: nil, bias: biasDescriptor)
+                               mode: mode, weights: nil, bias: biasDescriptor, accumulate: accumulate)
         let plan = OneDNNLinearPlan(
             matmul: matmul,
             sourceToBF16: try Self.makeSourceReorder(engine: engine, rows: rows, inFeatures: inFeatures, mode: mode))
@@ -157,13 +180,16 @@ public final class OneDNNLinear: LinearOperator {
     /// The matmul for M rows; `weights` nil lets oneDNN choose the weight layout.
     private static func makeMatmul(engine: OneDNNEngine, rows: Int, inFeatures: Int, outFeatures: Int,
                                    mode: OneDNNComputeMode, weights: OneDNNMemoryDescriptor?,
-                                   bias: OneDNNMemoryDescriptor?) throws -> OneDNNPrimitive {
+                                   bias: OneDNNMemoryDescriptor?, accumulate: Bool = false) throws -> OneDNNPrimitive {
         let src = try OneDNNMemoryDescriptor(dims: [rows, inFeatures], dataType: mode.operandType, tag: dnnl_ab)
         let wei = try weights ?? OneDNNMemoryDescriptor(dims: [inFeatures, outFeatures], dataType: mode.operandType,
                                                         tag: dnnl_format_tag_any)
         let dst = try OneDNNMemoryDescriptor(dims: [rows, outFeatures], dataType: dnnl_f32, tag: dnnl_ab)
-        return try OneDNNPrimitive.matmul(engine: engine.handle, owner: engine, what: "linear \(rows)×\(inFeatures)→\(outFeatures)",
-                                          source: src, weights: wei, bias: bias, destination: dst)
+        let what = "linear \(rows)×\(inFeatures)→\(outFeatures)\(accumulate ? " adding" : "")"
+        return try OneDNNPrimitive.matmul(engine: engine.handle, owner: engine, what: what,
+                                          source: src, weights: wei, bias: bias, destination: dst) { attr in
+            if accumulate { try OneDNNPrimitive.addingToDestination(attr, what) }
+        }
     }
 
     /// f32 → bf16 conversion of the input rows, for native bf16 only.

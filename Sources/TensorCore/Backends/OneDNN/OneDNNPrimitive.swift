@@ -89,7 +89,8 @@ final class OneDNNPrimitive: @unchecked Sendable {
     static func convolution(engine: dnnl_engine_t, owner: OneDNNEngine?, what: String, algorithm: dnnl_alg_kind_t,
                             source: OneDNNMemoryDescriptor, weights: OneDNNMemoryDescriptor,
                             bias: OneDNNMemoryDescriptor?, destination: OneDNNMemoryDescriptor,
-                            strides: [Int], paddingLeft: [Int], paddingRight: [Int]) throws -> OneDNNPrimitive {
+                            strides: [Int], paddingLeft: [Int], paddingRight: [Int],
+                            configure: (dnnl_primitive_attr_t) throws -> Void = { _ in }) throws -> OneDNNPrimitive {
         var desc = dnnl_convolution_desc_t()
         var s = source.raw, w = weights.raw, d = destination.raw
         var b = bias?.raw ?? dnnl_memory_desc_t()
@@ -98,16 +99,18 @@ final class OneDNNPrimitive: @unchecked Sendable {
             dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, algorithm, &s, &w, &b, &d, st, pl, pr),
             "dnnl_convolution_forward_desc_init(\(what))")
         return try withUnsafePointer(to: &desc) { p in
-            try create(engine: engine, owner: owner, what: what, operation: UnsafeRawPointer(p))
+            try create(engine: engine, owner: owner, what: what, operation: UnsafeRawPointer(p), configure: configure)
         }
     }
 
-    /// A reorder (layout and/or data type conversion) from one descriptor to another.
+    /// A reorder (layout and/or data type conversion) from one descriptor to another; with
+    /// `accumulate` it adds into the destination (`to += reorder(from)`).
     static func reorder(engine: dnnl_engine_t, owner: OneDNNEngine?, what: String, from: OneDNNMemoryDescriptor,
-                        to: OneDNNMemoryDescriptor) throws -> OneDNNPrimitive {
+                        to: OneDNNMemoryDescriptor, accumulate: Bool = false) throws -> OneDNNPrimitive {
         try OneDNNEngine.withThreads {
             let attr = try makeAttributes(what)
             defer { dnnl_primitive_attr_destroy(attr) }
+            if accumulate { try addingToDestination(attr, what) }
             var s = from.raw, d = to.raw
             var pd: dnnl_primitive_desc_t? = nil
             try OneDNNStatus.check(dnnl_reorder_primitive_desc_create(&pd, &s, engine, &d, engine, attr),
@@ -116,6 +119,19 @@ final class OneDNNPrimitive: @unchecked Sendable {
             defer { dnnl_primitive_desc_destroy(pd) }
             return try OneDNNPrimitive(descriptor: pd, what: what, owner: owner)
         }
+    }
+
+    /// Makes the primitive add its result to what the destination holds (a `sum` post-op with
+    /// scale 1: `dst = result + dst`, after the bias): the residual connections' `h + f(h)`
+    /// without a second pass over memory. Float addition commutes, so the values are those of
+    /// a separate add.
+    static func addingToDestination(_ attr: dnnl_primitive_attr_t, _ what: String) throws {
+        var postOps: dnnl_post_ops_t? = nil
+        try OneDNNStatus.check(dnnl_post_ops_create(&postOps), "dnnl_post_ops_create(\(what))")
+        guard let postOps else { throw TensorError.backendFailure("dnnl_post_ops_create(\(what)) returned nothing") }
+        defer { dnnl_post_ops_destroy(postOps) }
+        try OneDNNStatus.check(dnnl_post_ops_append_sum(postOps, 1), "dnnl_post_ops_append_sum(\(what))")
+        try OneDNNStatus.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "dnnl_primitive_attr_set_post_ops(\(what))")
     }
 
     private static func makeAttributes(_ what: String) throws -> dnnl_primitive_attr_t {
