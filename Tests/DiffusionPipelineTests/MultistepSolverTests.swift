@@ -1,4 +1,5 @@
 import DiffusionPipeline
+import DynamiCrafterModel
 import Foundation
 import TensorCore
 import Testing
@@ -125,5 +126,32 @@ struct MultistepSolverTests {
         }
         #expect(seen == solver.schedule.visitingOrder && loop.isFinished)
         #expect(throws: DDIMSamplerError.finished) { try loop.advance(modelOutput: loop.x) }
+    }
+}
+
+@Suite("sampler options")
+struct SamplerOptionTests {
+    @Test("the sampler defaults to DDIM; a solver runs at eta 0, refuses any other eta, and unknown names are refused")
+    func resolution() throws {
+        let defaults = Preset.p256.sampling
+        let plain = try AnimationSettings(options: AnimationOptions(), defaults: defaults)
+        #expect(plain.sampler == .ddim && plain.eta == 1)
+        var options = AnimationOptions()
+        options.sampler = .unipc
+        let solver = try AnimationSettings(options: options, defaults: defaults)
+        #expect(solver.sampler == .unipc && solver.eta == 0)
+        options.eta = 0
+        #expect(try AnimationSettings(options: options, defaults: defaults).eta == 0)
+        options.eta = 1
+        #expect {
+            _ = try AnimationSettings(options: options, defaults: defaults)
+        } throws: { error in
+            guard case AnimationError.invalidOption(let name, _, let allowed) = error else { return false }
+            return name == "eta" && allowed.contains("ddim")
+        }
+        #expect(try SamplerKind(named: "dpmpp-2m") == .dpmpp2m)
+        #expect(throws: AnimationError.invalidOption(name: "sampler", value: "euler", allowed: "ddim, dpmpp-2m, unipc")) {
+            _ = try SamplerKind(named: "euler")
+        }
     }
 }
