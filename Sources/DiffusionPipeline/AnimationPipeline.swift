@@ -5,7 +5,7 @@ import TensorCore
 
 /// Observers and controls of one run. All are called on the running thread.
 public struct AnimationHooks {
-    /// Told at every stage change and after every DDIM step.
+    /// Told at every stage change and after every sampling step.
     public var progress: ((AnimationProgress) -> Void)?
     /// Polled between network blocks and frames; `true` ends the run with
     /// `AnimationError.cancelled`.
@@ -40,8 +40,8 @@ public struct AnimationResult: Sendable {
     public let timings: [AnimationStage: Double]
 }
 
-/// DynamiCrafter's `image_guided_synthesis`: conditioning, DDIM with classifier-free guidance,
-/// VAE decoding — for animate, interpolate and loop, with the reference's random-draw order
+/// DynamiCrafter's `image_guided_synthesis`: conditioning, DDIM (or a multistep solver,
+/// `AnimationSettings.sampler`) with classifier-free guidance, VAE decoding — for animate, interpolate and loop, with the reference's random-draw order
 /// (VAE posterior noise, x_T, one draw per step) so a `TorchRandom` seed means what it means in
 /// the reference.
 ///
@@ -108,10 +108,10 @@ public struct AnimationPipeline: Sendable {
         let denoiseStart = clock.now
         let schedule = try DDIMSchedule(schedule: model.noiseSchedule, steps: settings.steps, spacing: settings.timestepSpacing,
                                         eta: settings.eta, dynamicRescaleBase: model.dynamicRescaleBase)
-        let sampler = try DDIMSampler(schedule: schedule, parameterization: model.parameterization, guidance: guidance)
         let predictor = try GuidedUNet(unet: model.unet, contexts: contexts, imageLatent: cConcat,
                                    frameStride: settings.frameStride, interrupt: interrupt)
-        var loop = try sampler.makeLoop(from: xT, noise: noise, keepsPredictedX0: hooks.trace != nil)
+        var loop = try DenoisingLoop(sampler: settings.sampler, schedule: schedule, parameterization: model.parameterization,
+                                     guidance: guidance, initialNoise: xT, noise: noise, keepsPredictedX0: hooks.trace != nil)
         hooks.progress?(AnimationProgress(stage: .denoising, step: 0, totalSteps: schedule.count,
                                           elapsed: seconds(since: start), remaining: nil))
         while let step = loop.nextStep {
@@ -120,9 +120,12 @@ public struct AnimationPipeline: Sendable {
                 trace("step.x", loop.x)
                 trace("step.out_cond", prediction.conditional)
                 if let u = prediction.unconditional { trace("step.out_uncond", u) }
-                let guided = try sampler.guidedOutput(prediction)
+                let guided = try loop.guidedOutput(prediction)
                 trace("step.model_out_cfg", guided)
-                trace("step.e_t", try sampler.epsilonAndPredictedX0(modelOutput: guided, x: loop.x, index: step.index).epsilon)
+                // ε is DDIM's intermediate; the solvers step in x̂₀ and have none.
+                if let sampler = loop.ddimStepSampler {
+                    trace("step.e_t", try sampler.epsilonAndPredictedX0(modelOutput: guided, x: loop.x, index: step.index).epsilon)
+                }
             }
             let report = try loop.advance(with: prediction)
             if let trace = hooks.trace {

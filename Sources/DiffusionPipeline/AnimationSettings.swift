@@ -36,6 +36,8 @@ public struct AnimationOptions: Sendable, Equatable {
     public var guidanceRescale: Double?
     public var timestepSpacing: DDIMTimestepSpacing?
     public var perFrameVAE: Bool?
+    /// nil = DDIM, the reference's sampler.
+    public var sampler: SamplerKind?
 
     public init(prompt: String = "") { self.prompt = prompt }
 }
@@ -54,6 +56,8 @@ public struct AnimationSettings: Sendable, Equatable {
     public var guidanceRescale: Double
     public var timestepSpacing: DDIMTimestepSpacing
     public var perFrameVAE: Bool
+    /// DDIM (the default) or a multistep solver; `eta` is 0 for the solvers, which draw no noise.
+    public var sampler: SamplerKind
     /// Frames per second of the written video.
     public var outputFPS: Int
 
@@ -82,6 +86,16 @@ public struct AnimationSettings: Sendable, Equatable {
         timestepSpacing = options.timestepSpacing ?? DDIMTimestepSpacing(defaults.timestepSpacing)
         perFrameVAE = options.perFrameVAE ?? defaults.perFrameVAE
         outputFPS = defaults.outputFPS
+        sampler = options.sampler ?? .ddim
+        if sampler != .ddim {
+            // eta is DDIM's fresh noise per step; a solver has none to scale. An explicit 0 says
+            // just that and is accepted; anything else would be silently ignored, so it is refused.
+            if let asked = options.eta, asked != 0 {
+                throw AnimationError.invalidOption(name: "eta", value: "\(asked)",
+                                                   allowed: "only with sampler ddim (\(sampler.rawValue) draws no noise; leave eta out or give 0)")
+            }
+            eta = 0
+        }
         try validate()
     }
 
@@ -103,6 +117,7 @@ public struct AnimationSettings: Sendable, Equatable {
         try check(eta.isFinite && Self.etaRange.contains(eta), "eta", "\(eta)", "0…10")
         try check(Self.frameStrideRange.contains(frameStride), "frame-stride/fps", "\(frameStride)", "1…1000")
         try check(guidanceRescale.isFinite && (0...1).contains(guidanceRescale), "guidance-rescale", "\(guidanceRescale)", "0…1")
+        try check(sampler == .ddim || eta == 0, "eta", "\(eta)", "0 with sampler \(sampler.rawValue) (only DDIM draws noise)")
         try check(outputFPS > 0, "output fps", "\(outputFPS)", "a positive number")
     }
 

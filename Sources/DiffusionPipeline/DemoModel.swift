@@ -7,7 +7,8 @@ import Weights
 /// paths: ε-prediction, frame stride, learned image gate, the extra temporal transformer, per-
 /// frame image tokens for 16 frames, the full 49408-token CLIP vocabulary) at toy widths, so the
 /// whole pipeline runs end to end on any machine without the 10 GB download. Its output is
-/// noise-like: the weights are random.
+/// noise-like: the weights are random, except that the timestep is read slowly, as a trained
+/// model reads it (`slowTimestepResponse`), so that samplers converge on it.
 ///
 /// Deterministic: the same seed writes the same bytes. Weights are stored as float16 (~10 MB).
 public enum DemoModel {
@@ -95,6 +96,9 @@ public enum DemoModel {
             if let values = buffers[name] {
                 return try TensorData(Tensor(shape: [values.count], scalars: values)).converted(to: .f16)
             }
+            if name.hasSuffix("diffusion_model.time_embed.0.weight") {
+                return try slowTimestepResponse(random.tensor(named: name)).converted(to: .f16)
+            }
             return try random.tensor(named: name).converted(to: .f16)
         }
         let configPath = (directory as NSString).appendingPathComponent(configFileName)
@@ -105,5 +109,31 @@ public enum DemoModel {
             throw ModelLocationError("cannot write \(configPath): \(String(cString: strerror(errno)))")
         }
         return (weightsPath, configPath)
+    }
+
+    /// The shortest period, in training timesteps, of the sinusoidal timestep embedding that the
+    /// demo model reads.
+    static let shortestTimestepPeriod = 1000.0
+
+    /// `time_embed.0.weight` `[4·mc, mc]` with the columns of the fast embedding frequencies zeroed.
+    /// A trained model's output changes slowly with the timestep; random weights read every
+    /// frequency of the embedding alike, down to a period of 2π timesteps, which no sampler can
+    /// follow: 20 and 200 steps then differ by aliasing, whatever the sampler. Reading only periods
+    /// of 1000 timesteps and more keeps the output noise-like but lets samplers converge as on a
+    /// real model, so that they can be compared on the demo model.
+    static func slowTimestepResponse(_ weight: TensorData) throws -> TensorData {
+        let tensor = weight.toTensor()
+        guard tensor.rank == 2, tensor.shape[1] >= 2 else { return weight }
+        let (rows, columns) = (tensor.shape[0], tensor.shape[1])
+        let half = columns / 2
+        // Column j reads cos (j < half) or sin of the frequency 10000^(−k/half), k = j mod half.
+        let kept = (0..<columns).map { j -> Bool in
+            let k = Double(j % half)
+            let frequency = Foundation.exp(-Foundation.log(10000.0) * k / Double(half))
+            return 2 * Double.pi / frequency >= shortestTimestepPeriod
+        }
+        var values = tensor.scalars
+        for r in 0..<rows { for j in 0..<columns where !kept[j] { values[r * columns + j] = 0 } }
+        return TensorData(try Tensor(shape: tensor.shape, scalars: values))
     }
 }

@@ -17,7 +17,7 @@ struct AnimateArguments: Sendable {
     /// Every option with its D-Bus type, as the interface documents them.
     static let optionTypes: [String: String] = [
         "model": "s", "prompt": "s", "frames": "u", "steps": "u", "cfg-scale": "d", "image-cfg-scale": "d",
-        "eta": "d", "seed": "t", "frame-stride": "u", "fps": "u", "mode": "s", "end-image": "h",
+        "eta": "d", "sampler": "s", "seed": "t", "frame-stride": "u", "fps": "u", "mode": "s", "end-image": "h",
         "format": "s", "width": "u", "height": "u", "stride": "u", "output": "h", "output-format": "s",
     ]
 
@@ -66,6 +66,12 @@ struct AnimateArguments: Sendable {
         options.guidanceScale = number("cfg-scale")
         options.imageGuidanceScale = number("image-cfg-scale")
         options.eta = number("eta")
+        if let sampler = string("sampler") {
+            guard let parsed = SamplerKind(rawValue: sampler) else {
+                throw .init(.invalidArgument, "option 'sampler' is '\(Self.printable(sampler))'; allowed: \(SamplerKind.names)")
+            }
+            options.sampler = parsed
+        }
         options.seed = values["seed"]?.uint64Value
         if values["frame-stride"] != nil && values["fps"] != nil {
             throw .init(.invalidArgument, "options 'frame-stride' and 'fps' set the same value; give one of them")

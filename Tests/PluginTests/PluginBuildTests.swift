@@ -7,7 +7,7 @@ import Testing
     /// Every property issue 5 asks for; each must be documented with its default (and range).
     static let properties: [(name: String, numeric: Bool)] = [
         ("prompt", false), ("frames", true), ("steps", true), ("cfg-scale", true),
-        ("image-cfg-scale", true), ("eta", true), ("seed", true), ("frame-stride", true), ("fps", true),
+        ("image-cfg-scale", true), ("eta", true), ("sampler", false), ("seed", true), ("frame-stride", true), ("fps", true),
         ("mode", false), ("model", false), ("bus", false), ("service-name", false),
         ("latency", true), ("clips-done", true),
     ]
@@ -59,6 +59,8 @@ import Testing
             }
         }
         #expect(blocks["mode"]?.contains { $0.contains("interpolate") } == true)
+        #expect(blocks["sampler"]?.contains { $0.contains("dpmpp-2m") } == true)
+        #expect(blocks["sampler"]?.contains { $0.contains("Default: 0, \"ddim\"") } == true)
         #expect(blocks["latency"]?.contains { $0.contains("flags: readable") && !$0.contains("writable") } == true)
         // Sink: the packed RGB family the element converts itself; source: RGB only.
         #expect(text.contains("(string)BGRx") && text.contains("(string)RGBA"))

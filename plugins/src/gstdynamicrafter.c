@@ -29,6 +29,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_dynamicrafter_debug);
 #define DEFAULT_FRAME_STRIDE 0
 #define DEFAULT_FPS 0
 #define DEFAULT_MODE GST_DYNAMICRAFTER_MODE_DEFAULT
+#define DEFAULT_SAMPLER GST_DYNAMICRAFTER_SAMPLER_DDIM
 #define DEFAULT_BUS "session"
 
 /* Images waiting beyond the one the daemon works on. */
@@ -44,6 +45,7 @@ enum {
   PROP_CFG_SCALE,
   PROP_IMAGE_CFG_SCALE,
   PROP_ETA,
+  PROP_SAMPLER,
   PROP_SEED,
   PROP_FRAME_STRIDE,
   PROP_FPS,
@@ -89,6 +91,25 @@ gst_dynamicrafter_mode_get_type (void)
   };
   if (g_once_init_enter (&type)) {
     GType registered = g_enum_register_static ("GstDynamiCrafterMode", values);
+    g_once_init_leave (&type, registered);
+  }
+  return type;
+}
+
+GType
+gst_dynamicrafter_sampler_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_DYNAMICRAFTER_SAMPLER_DDIM, "DDIM, the reference's sampler (uses eta)", "ddim"},
+    {GST_DYNAMICRAFTER_SAMPLER_DPMPP_2M,
+        "DPM-Solver++(2M): deterministic, 20-25 steps suffice", "dpmpp-2m"},
+    {GST_DYNAMICRAFTER_SAMPLER_UNIPC,
+        "UniPC (bh2): deterministic, 20-25 steps suffice", "unipc"},
+    {0, NULL, NULL},
+  };
+  if (g_once_init_enter (&type)) {
+    GType registered = g_enum_register_static ("GstDynamiCrafterSampler", values);
     g_once_init_leave (&type, registered);
   }
   return type;
@@ -266,6 +287,7 @@ animate_options (GstDynamiCrafter * self)
 {
   GVariantBuilder *options = g_variant_builder_new (G_VARIANT_TYPE_VARDICT);
   static const gchar *mode_names[] = { NULL, "animate", "interpolate", "loop" };
+  static const gchar *sampler_names[] = { "ddim", "dpmpp-2m", "unipc" };
 
   GST_OBJECT_LOCK (self);
   g_variant_builder_add (options, "{sv}", "prompt",
@@ -278,7 +300,14 @@ animate_options (GstDynamiCrafter * self)
   if (self->image_cfg_scale >= 0)
     g_variant_builder_add (options, "{sv}", "image-cfg-scale",
         g_variant_new_double (self->image_cfg_scale));
-  g_variant_builder_add (options, "{sv}", "eta", g_variant_new_double (self->eta));
+  /* eta is DDIM's: with a solver it is sent only when changed, and the daemon refuses any
+   * value but 0 (an element error then) rather than ignoring it. The default sampler is left
+   * out, so daemons without the option still serve DDIM. */
+  if (self->sampler == GST_DYNAMICRAFTER_SAMPLER_DDIM || self->eta != DEFAULT_ETA)
+    g_variant_builder_add (options, "{sv}", "eta", g_variant_new_double (self->eta));
+  if (self->sampler != GST_DYNAMICRAFTER_SAMPLER_DDIM)
+    g_variant_builder_add (options, "{sv}", "sampler",
+        g_variant_new_string (sampler_names[self->sampler]));
   g_variant_builder_add (options, "{sv}", "seed", g_variant_new_uint64 (self->seed));
   /* Both keys may be set; the daemon refuses that with a message saying so. */
   if (self->frame_stride > 0)
@@ -1213,6 +1242,9 @@ set_property (GObject * object, guint id, const GValue * value, GParamSpec * psp
     case PROP_ETA:
       self->eta = g_value_get_double (value);
       break;
+    case PROP_SAMPLER:
+      self->sampler = g_value_get_enum (value);
+      break;
     case PROP_SEED:
       self->seed = g_value_get_uint64 (value);
       break;
@@ -1272,6 +1304,9 @@ get_property (GObject * object, guint id, GValue * value, GParamSpec * pspec)
       break;
     case PROP_ETA:
       g_value_set_double (value, self->eta);
+      break;
+    case PROP_SAMPLER:
+      g_value_set_enum (value, self->sampler);
       break;
     case PROP_SEED:
       g_value_set_uint64 (value, self->seed);
@@ -1357,6 +1392,7 @@ gst_dynamicrafter_init (GstDynamiCrafter * self)
   self->cfg_scale = DEFAULT_CFG_SCALE;
   self->image_cfg_scale = DEFAULT_IMAGE_CFG_SCALE;
   self->eta = DEFAULT_ETA;
+  self->sampler = DEFAULT_SAMPLER;
   self->seed = DEFAULT_SEED;
   self->frame_stride = DEFAULT_FRAME_STRIDE;
   self->fps = DEFAULT_FPS;
@@ -1389,7 +1425,8 @@ gst_dynamicrafter_class_init (GstDynamiCrafterClass * klass)
       "Frames per clip, 2 to 64; 0 for the model's default (16 for the published "
       "models). In mode loop a clip has one frame fewer", 0, 64, DEFAULT_FRAMES, sampling);
   properties[PROP_STEPS] = g_param_spec_uint ("steps", "Steps",
-      "DDIM sampling steps: fewer is faster and rougher", 1, 1000, DEFAULT_STEPS,
+      "Sampling steps: fewer is faster and rougher (20-25 suffice with a solver sampler)",
+      1, 1000, DEFAULT_STEPS,
       sampling);
   properties[PROP_CFG_SCALE] = g_param_spec_double ("cfg-scale", "Guidance scale",
       "Classifier-free guidance scale: how strongly the prompt and image steer the "
@@ -1401,7 +1438,12 @@ gst_dynamicrafter_class_init (GstDynamiCrafterClass * klass)
       "-1 for none (plain guidance)", -1, 50, DEFAULT_IMAGE_CFG_SCALE, sampling);
   properties[PROP_ETA] = g_param_spec_double ("eta", "DDIM eta",
       "DDIM eta: 0 is deterministic sampling, 1 the reference's amount of fresh noise "
-      "per step", 0, 10, DEFAULT_ETA, sampling);
+      "per step. Only for sampler ddim: with a solver, a value other than 0 fails the clip",
+      0, 10, DEFAULT_ETA, sampling);
+  properties[PROP_SAMPLER] = g_param_spec_enum ("sampler", "Sampler",
+      "How the steps are taken: ddim (the reference's), or the deterministic solvers "
+      "dpmpp-2m and unipc, which need only 20-25 steps", GST_TYPE_DYNAMICRAFTER_SAMPLER,
+      DEFAULT_SAMPLER, sampling);
   properties[PROP_SEED] = g_param_spec_uint64 ("seed", "Seed",
       "Random seed: the same seed, image and settings give the same clip", 0,
       G_MAXUINT64, DEFAULT_SEED, sampling);

@@ -23,6 +23,15 @@ typedef enum {
   GST_DYNAMICRAFTER_MODE_LOOP,
 } GstDynamiCrafterMode;
 
+#define GST_TYPE_DYNAMICRAFTER_SAMPLER (gst_dynamicrafter_sampler_get_type ())
+GType gst_dynamicrafter_sampler_get_type (void);
+
+typedef enum {
+  GST_DYNAMICRAFTER_SAMPLER_DDIM,
+  GST_DYNAMICRAFTER_SAMPLER_DPMPP_2M,
+  GST_DYNAMICRAFTER_SAMPLER_UNIPC,
+} GstDynamiCrafterSampler;
+
 /* A still image waiting for its job; `end_image` for mode interpolate. */
 typedef struct {
   DcImage *image;
@@ -49,6 +58,7 @@ struct _GstDynamiCrafter {
   gdouble cfg_scale;
   gdouble image_cfg_scale;
   gdouble eta;
+  GstDynamiCrafterSampler sampler;
   guint64 seed;
   guint frame_stride;
   guint fps;
