@@ -36,6 +36,9 @@ public struct AnimationOptions: Sendable, Equatable {
     public var guidanceRescale: Double?
     public var timestepSpacing: DDIMTimestepSpacing?
     public var perFrameVAE: Bool?
+    /// Step caching: every n-th step runs the whole UNet, the others reuse its deep feature
+    /// (approximate). nil, 0 or 1: off.
+    public var cacheInterval: Int?
 
     public init(prompt: String = "") { self.prompt = prompt }
 }
@@ -54,6 +57,8 @@ public struct AnimationSettings: Sendable, Equatable {
     public var guidanceRescale: Double
     public var timestepSpacing: DDIMTimestepSpacing
     public var perFrameVAE: Bool
+    /// Step caching (DeepCache) interval; 0 or 1: off, every step runs the whole UNet.
+    public var cacheInterval: Int
     /// Frames per second of the written video.
     public var outputFPS: Int
 
@@ -63,6 +68,8 @@ public struct AnimationSettings: Sendable, Equatable {
     public static let guidanceRange = 0.0...50.0
     public static let etaRange = 0.0...10.0
     public static let frameStrideRange = 1...1000
+    /// 0 and 1 are off; beyond 10 the reused feature is too stale to be worth it.
+    public static let cacheIntervalRange = 0...10
     /// Training timesteps of every DynamiCrafter model.
     public static let trainingTimesteps = 1000
 
@@ -81,6 +88,7 @@ public struct AnimationSettings: Sendable, Equatable {
         guidanceRescale = options.guidanceRescale ?? defaults.guidanceRescale
         timestepSpacing = options.timestepSpacing ?? DDIMTimestepSpacing(defaults.timestepSpacing)
         perFrameVAE = options.perFrameVAE ?? defaults.perFrameVAE
+        cacheInterval = options.cacheInterval ?? 1
         outputFPS = defaults.outputFPS
         try validate()
     }
@@ -103,8 +111,13 @@ public struct AnimationSettings: Sendable, Equatable {
         try check(eta.isFinite && Self.etaRange.contains(eta), "eta", "\(eta)", "0…10")
         try check(Self.frameStrideRange.contains(frameStride), "frame-stride/fps", "\(frameStride)", "1…1000")
         try check(guidanceRescale.isFinite && (0...1).contains(guidanceRescale), "guidance-rescale", "\(guidanceRescale)", "0…1")
+        try check(Self.cacheIntervalRange.contains(cacheInterval), "cache-interval", "\(cacheInterval)",
+                  "\(Self.cacheIntervalRange.lowerBound)…\(Self.cacheIntervalRange.upperBound) (0 or 1: off)")
         try check(outputFPS > 0, "output fps", "\(outputFPS)", "a positive number")
     }
+
+    /// Whether steps reuse a cached deep UNet feature (`cacheInterval` 2 or more).
+    public var cachesSteps: Bool { cacheInterval > 1 }
 
     /// Frames in the written clip (`loop` drops the last generated frame).
     public var outputFrameCount: Int { mode == .loop ? frames - 1 : frames }
