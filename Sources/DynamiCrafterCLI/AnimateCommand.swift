@@ -76,6 +76,9 @@ struct AnimateCommand: ParsableCommand {
     @Option(name: .customLong("output-fps"), help: "Frame rate of the written video (default 8, as the reference saves).")
     var outputFPS: Int?
 
+    @Option(name: .customLong("cache-interval"), help: "Step caching (DeepCache): every N-th step runs the whole network, the steps between reuse its deep features and run only the shallow blocks. Approximate (the result differs from uncached); 2…10, default off (0 or 1).")
+    var cacheInterval: Int?
+
     @Option(help: "Compute backend: onednn or openblas (default: onednn when available).")
     var backend: BackendKind?
 
@@ -150,6 +153,7 @@ struct AnimateCommand: ParsableCommand {
         options.seed = seed
         options.frameStride = frameStride ?? fps
         options.mode = mode
+        options.cacheInterval = cacheInterval
         var settings = try AnimationSettings(options: options, defaults: location.defaults)
         if let outputFPS { settings.outputFPS = outputFPS }
         let conditionedOnFPS = location.config.params.fpsConditionType == "fps"
@@ -196,7 +200,12 @@ struct AnimateCommand: ParsableCommand {
         hooks.isCancelled = { Interruption.requested }
         let size = loaded.frameSize
         progress.note("\(settings.mode.rawValue): \(settings.frames) frames of \(size.width)×\(size.height), \(settings.steps) steps, cfg \(settings.guidanceScale), seed \(settings.seed), \(backendInstance.kind)")
+        if settings.cachesSteps { progress.note("step caching: every \(settings.cacheInterval) steps one full network pass (approximate)") }
         let result = try pipeline.run(image: startTensor, endImage: endTensor, settings: settings, noise: &noise, hooks: hooks)
+        // Development aid for comparing runs: the final latent as raw little-endian f32.
+        if let path = ProcessInfo.processInfo.environment["DYNAMICRAFTER_DEV_LATENT_DUMP"] {
+            try result.latent.withUnsafeBufferPointer { try Data(buffer: $0).write(to: URL(fileURLWithPath: path)) }
+        }
 
         progress.stage("writing")
         let frames = try result.frames.map { try MediaIO.RGBImage(width: $0.width, height: $0.height, pixels: $0.pixels) }
