@@ -19,6 +19,7 @@ struct AnimateArguments: Sendable {
         "model": "s", "prompt": "s", "frames": "u", "steps": "u", "cfg-scale": "d", "image-cfg-scale": "d",
         "eta": "d", "seed": "t", "frame-stride": "u", "fps": "u", "mode": "s", "end-image": "h",
         "format": "s", "width": "u", "height": "u", "stride": "u", "output": "h", "output-format": "s",
+        "cache-interval": "u",
     ]
 
     private static let typeNames: [String: String] = [
@@ -67,6 +68,7 @@ struct AnimateArguments: Sendable {
         options.imageGuidanceScale = number("image-cfg-scale")
         options.eta = number("eta")
         options.seed = values["seed"]?.uint64Value
+        options.cacheInterval = count("cache-interval")
         if values["frame-stride"] != nil && values["fps"] != nil {
             throw .init(.invalidArgument, "options 'frame-stride' and 'fps' set the same value; give one of them")
         }
