@@ -53,6 +53,7 @@ struct _GstDynamiCrafter {
   guint frame_stride;
   guint fps;
   GstDynamiCrafterMode mode;
+  guint cache_interval;
   gchar *model;
   gchar *bus;
   gchar *service_name;
