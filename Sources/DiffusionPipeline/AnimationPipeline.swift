@@ -38,6 +38,9 @@ public struct AnimationResult: Sendable {
     public let settings: AnimationSettings
     /// Wall-clock seconds per stage.
     public let timings: [AnimationStage: Double]
+    /// UNet passes of the denoising loop: full, and shallow (deep feature reused, step caching).
+    public let fullUNetPasses: Int
+    public let shallowUNetPasses: Int
 }
 
 /// DynamiCrafter's `image_guided_synthesis`: conditioning, DDIM (or a multistep solver,
@@ -112,10 +115,18 @@ public struct AnimationPipeline: Sendable {
                                    frameStride: settings.frameStride, interrupt: interrupt)
         var loop = try DenoisingLoop(sampler: settings.sampler, schedule: schedule, parameterization: model.parameterization,
                                      guidance: guidance, initialNoise: xT, noise: noise, keepsPredictedX0: hooks.trace != nil)
+        var stepCache = settings.cachesSteps ? StepCache(interval: settings.cacheInterval) : nil
         hooks.progress?(AnimationProgress(stage: .denoising, step: 0, totalSteps: schedule.count,
                                           elapsed: seconds(since: start), remaining: nil))
         while let step = loop.nextStep {
-            let prediction = try predictor.predictNoise(loop.x, step: step)
+            let prediction: NoisePrediction
+            if var cache = stepCache {
+                stepCache = nil  // one owner of the feature, so a full pass can free it first
+                prediction = try predictor.predictNoise(loop.x, step: step, number: loop.completedSteps, cache: &cache)
+                stepCache = cache
+            } else {
+                prediction = try predictor.predictNoise(loop.x, step: step)
+            }
             if let trace = hooks.trace {
                 trace("step.x", loop.x)
                 trace("step.out_cond", prediction.conditional)
@@ -140,6 +151,8 @@ public struct AnimationPipeline: Sendable {
             try interrupt()
         }
         noise = loop.noiseSource
+        let passes = stepCache.map { ($0.fullPasses, $0.shallowPasses) } ?? (schedule.count, 0)
+        stepCache = nil  // its feature is not needed while decoding
         let latent = loop.x
         guard Self.isFinite(latent) else { throw AnimationError.nonFiniteOutput(stage: "denoising") }
         hooks.trace?("latent_final", latent)
@@ -157,7 +170,8 @@ public struct AnimationPipeline: Sendable {
         var frames = try Self.framesU8(video)
         if settings.mode == .loop { frames.removeLast() }
         timings[.decoding] = seconds(since: decodeStart)
-        return AnimationResult(latent: latent, video: video, frames: frames, settings: settings, timings: timings)
+        return AnimationResult(latent: latent, video: video, frames: frames, settings: settings, timings: timings,
+                               fullUNetPasses: passes.0, shallowUNetPasses: passes.1)
     }
 
     // MARK: - Stages

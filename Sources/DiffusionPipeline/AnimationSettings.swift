@@ -38,6 +38,9 @@ public struct AnimationOptions: Sendable, Equatable {
     public var perFrameVAE: Bool?
     /// nil = DDIM, the reference's sampler.
     public var sampler: SamplerKind?
+    /// Step caching: every n-th step runs the whole UNet, the others reuse its deep feature
+    /// (approximate). nil, 0 or 1: off.
+    public var cacheInterval: Int?
 
     public init(prompt: String = "") { self.prompt = prompt }
 }
@@ -58,6 +61,8 @@ public struct AnimationSettings: Sendable, Equatable {
     public var perFrameVAE: Bool
     /// DDIM (the default) or a multistep solver; `eta` is 0 for the solvers, which draw no noise.
     public var sampler: SamplerKind
+    /// Step caching (DeepCache) interval; 0 or 1: off, every step runs the whole UNet.
+    public var cacheInterval: Int
     /// Frames per second of the written video.
     public var outputFPS: Int
 
@@ -67,6 +72,8 @@ public struct AnimationSettings: Sendable, Equatable {
     public static let guidanceRange = 0.0...50.0
     public static let etaRange = 0.0...10.0
     public static let frameStrideRange = 1...1000
+    /// 0 and 1 are off; beyond 10 the reused feature is too stale to be worth it.
+    public static let cacheIntervalRange = 0...10
     /// Training timesteps of every DynamiCrafter model.
     public static let trainingTimesteps = 1000
 
@@ -85,6 +92,7 @@ public struct AnimationSettings: Sendable, Equatable {
         guidanceRescale = options.guidanceRescale ?? defaults.guidanceRescale
         timestepSpacing = options.timestepSpacing ?? DDIMTimestepSpacing(defaults.timestepSpacing)
         perFrameVAE = options.perFrameVAE ?? defaults.perFrameVAE
+        cacheInterval = options.cacheInterval ?? 1
         outputFPS = defaults.outputFPS
         sampler = options.sampler ?? .ddim
         if sampler != .ddim {
@@ -118,8 +126,13 @@ public struct AnimationSettings: Sendable, Equatable {
         try check(Self.frameStrideRange.contains(frameStride), "frame-stride/fps", "\(frameStride)", "1…1000")
         try check(guidanceRescale.isFinite && (0...1).contains(guidanceRescale), "guidance-rescale", "\(guidanceRescale)", "0…1")
         try check(sampler == .ddim || eta == 0, "eta", "\(eta)", "0 with sampler \(sampler.rawValue) (only DDIM draws noise)")
+        try check(Self.cacheIntervalRange.contains(cacheInterval), "cache-interval", "\(cacheInterval)",
+                  "\(Self.cacheIntervalRange.lowerBound)…\(Self.cacheIntervalRange.upperBound) (0 or 1: off)")
         try check(outputFPS > 0, "output fps", "\(outputFPS)", "a positive number")
     }
+
+    /// Whether steps reuse a cached deep UNet feature (`cacheInterval` 2 or more).
+    public var cachesSteps: Bool { cacheInterval > 1 }
 
     /// Frames in the written clip (`loop` drops the last generated frame).
     public var outputFrameCount: Int { mode == .loop ? frames - 1 : frames }

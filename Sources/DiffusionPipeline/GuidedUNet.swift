@@ -38,9 +38,25 @@ struct GuidedUNet: NoisePredictor {
     }
 
     func predictNoise(_ x: Tensor, step: DDIMStepCoefficients) throws -> NoisePrediction {
-        let input = try Tensor.concatenated([x.repeated(along: 0, count: batch), imageLatent], along: 1)
-        let out = try unet(x: input, timesteps: Array(repeating: step.timestep, count: batch), context: context,
-                           fs: Array(repeating: frameStride, count: batch), interrupt: interrupt)
+        try split(unet(x: input(x), timesteps: Array(repeating: step.timestep, count: batch), context: context,
+                       fs: Array(repeating: frameStride, count: batch), interrupt: interrupt))
+    }
+
+    /// `predictNoise` for the run's `n`-th step with step caching: full or shallow as `cache`
+    /// plans, which then keeps the pass's deep feature.
+    func predictNoise(_ x: Tensor, step: DDIMStepCoefficients, number n: Int, cache: inout StepCache) throws -> NoisePrediction {
+        let pass = try unet(x: input(x), timesteps: Array(repeating: step.timestep, count: batch), context: context,
+                            fs: Array(repeating: frameStride, count: batch), deepPath: cache.path(forStep: n),
+                            interrupt: interrupt)
+        cache.record(pass)
+        return try split(pass.output)
+    }
+
+    private func input(_ x: Tensor) throws -> Tensor {
+        try Tensor.concatenated([x.repeated(along: 0, count: batch), imageLatent], along: 1)
+    }
+
+    private func split(_ out: Tensor) throws -> NoisePrediction {
         func row(_ i: Int) throws -> Tensor { try out.sliced(along: 0, range: i..<(i + 1)) }
         return NoisePrediction(conditional: try row(0),
                                unconditional: hasUnconditional ? try row(1) : nil,

@@ -90,6 +90,8 @@ struct AnimateCommand: ParsableCommand {
 
     @Option(name: .customLong("latent-out"), help: "Also write the final latent [1, 4, T, h, w] before decoding, as a .safetensors file with one f32 tensor named 'latent'.")
     var latentOut: String?
+    @Option(name: .customLong("cache-interval"), help: "Step caching (DeepCache): every N-th step runs the whole network, the steps between reuse its deep features and run only the shallow blocks. Approximate (the result differs from uncached); 2…10, default off (0 or 1).")
+    var cacheInterval: Int?
 
     @Option(help: "Compute backend: onednn or openblas (default: onednn when available).")
     var backend: BackendKind?
@@ -166,6 +168,7 @@ struct AnimateCommand: ParsableCommand {
         options.frameStride = frameStride ?? fps
         options.mode = mode
         options.sampler = try sampler.map { try SamplerKind(named: $0) }
+        options.cacheInterval = cacheInterval
         var settings = try AnimationSettings(options: options, defaults: location.defaults)
         if let outputFPS { settings.outputFPS = outputFPS }
         let conditionedOnFPS = location.config.params.fpsConditionType == "fps"
@@ -212,13 +215,15 @@ struct AnimateCommand: ParsableCommand {
         hooks.isCancelled = { Interruption.requested }
         let size = loaded.frameSize
         progress.note("\(settings.mode.rawValue): \(settings.frames) frames of \(size.width)×\(size.height), \(settings.steps) \(settings.sampler.rawValue) steps, cfg \(settings.guidanceScale), seed \(settings.seed), \(backendInstance.kind)")
+        if settings.cachesSteps { progress.note("step caching: every \(settings.cacheInterval) steps one full network pass (approximate)") }
         let result = try pipeline.run(image: startTensor, endImage: endTensor, settings: settings, noise: &noise, hooks: hooks)
 
         progress.stage("writing")
         if let latentOut {
             try SafetensorsWriter.write([(name: "latent", tensor: TensorData(result.latent))],
                                         metadata: ["written_by": "dynamicrafter animate", "sampler": settings.sampler.rawValue,
-                                                   "steps": String(settings.steps), "seed": String(settings.seed)],
+                                                   "steps": String(settings.steps), "seed": String(settings.seed),
+                                                   "cache_interval": String(settings.cacheInterval)],
                                         to: latentOut)
         }
         let frames = try result.frames.map { try MediaIO.RGBImage(width: $0.width, height: $0.height, pixels: $0.pixels) }

@@ -19,6 +19,7 @@ struct AnimateArguments: Sendable {
         "model": "s", "prompt": "s", "frames": "u", "steps": "u", "cfg-scale": "d", "image-cfg-scale": "d",
         "eta": "d", "sampler": "s", "seed": "t", "frame-stride": "u", "fps": "u", "mode": "s", "end-image": "h",
         "format": "s", "width": "u", "height": "u", "stride": "u", "output": "h", "output-format": "s",
+        "cache-interval": "u",
     ]
 
     private static let typeNames: [String: String] = [
@@ -73,6 +74,7 @@ struct AnimateArguments: Sendable {
             options.sampler = parsed
         }
         options.seed = values["seed"]?.uint64Value
+        options.cacheInterval = count("cache-interval")
         if values["frame-stride"] != nil && values["fps"] != nil {
             throw .init(.invalidArgument, "options 'frame-stride' and 'fps' set the same value; give one of them")
         }

@@ -134,6 +134,14 @@ public struct UNet: Sendable {
                              kernel: 3, padding: 1, context: context)
     }
 
+    /// The cache branch step caching uses: input block 1, the first block at the highest
+    /// resolution (DeepCache's choice for Stable Diffusion). A shallow pass then runs input blocks
+    /// 0–1 and the last two output blocks, about a fifth of a full pass of the published models.
+    public static let defaultCacheBranch = 1
+
+    /// The branches a deep feature can be kept at: any input block.
+    public var cacheBranches: ClosedRange<Int> { 0...(inputBlocks.count - 1) }
+
     /// `x` `[B, inChannels, T, h, w]`, `timesteps` B integers, `context` `[B, L, C]`
     /// (`L = 77 + 16·T` gives every frame its own 16 image tokens), `fs` B frame strides / fps
     /// (nil: `default_fs`). Returns `[B, outChannels, T, h, w]`. `tap` receives the reference's
@@ -144,12 +152,38 @@ public struct UNet: Sendable {
     public func callAsFunction(x: Tensor, timesteps: [Int], context: Tensor, fs: [Int]? = nil,
                                tap: ((String, Tensor) -> Void)? = nil,
                                interrupt: (() throws -> Void)? = nil) throws -> Tensor {
+        try forward(x: x, timesteps: timesteps, context: context, fs: fs, deepPath: .compute, tap: tap,
+                    interrupt: interrupt).output
+    }
+
+    /// The forward pass with step caching: `.computeAndKeep` returns the deep feature along with
+    /// the output, `.reuse` takes one instead of running the deep path. A reused feature must come
+    /// from a pass with the same batch, frames and size; with the same inputs the output equals
+    /// the full pass's.
+    public func callAsFunction(x: Tensor, timesteps: [Int], context: Tensor, fs: [Int]? = nil,
+                               deepPath: UNetDeepPath, interrupt: (() throws -> Void)? = nil) throws -> UNetPass {
+        try forward(x: x, timesteps: timesteps, context: context, fs: fs, deepPath: deepPath, tap: nil,
+                    interrupt: interrupt)
+    }
+
+    private func forward(x: Tensor, timesteps: [Int], context: Tensor, fs: [Int]?, deepPath: UNetDeepPath,
+                         tap: ((String, Tensor) -> Void)?, interrupt: (() throws -> Void)?) throws -> UNetPass {
         guard x.rank == 5, x.shape[1] == config.inChannels else {
             throw TensorError.shapeMismatch("UNet expects x [B, \(config.inChannels), T, h, w], got \(Shape.describe(x.shape))")
         }
         let b = x.shape[0], t = x.shape[2], hh = x.shape[3], ww = x.shape[4]
         guard timesteps.count == b, context.rank == 3, context.shape[0] == b else {
             throw TensorError.shapeMismatch("UNet: \(timesteps.count) timesteps and context \(Shape.describe(context.shape)) for batch \(b)")
+        }
+        var keepBranch: Int?
+        var reused: UNetDeepFeature?
+        switch deepPath {
+        case .compute: break
+        case .computeAndKeep(let branch): keepBranch = branch
+        case .reuse(let feature): reused = feature
+        }
+        if let branch = keepBranch ?? reused?.branch, !cacheBranches.contains(branch) {
+            throw TensorError.invalidArgument("UNet cache branch \(branch) is not an input block (0…\(cacheBranches.upperBound))")
         }
         func emit(_ name: String, _ value: @autoclosure () throws -> Tensor) rethrows {
             if let tap { tap(name, try value()) }
@@ -191,9 +225,11 @@ public struct UNet: Sendable {
             if let tap { tap(name, try Layout.nhwcToNCHW(h)) }
         }
 
+        // A shallow pass stops the input blocks at the branch: deeper skips are not needed.
+        let inputCount = reused.map { $0.branch + 1 } ?? inputBlocks.count
         var h = try Layout.ncthwToNTHWC(x).reshaped([b * t, hh, ww, config.inChannels])
         var skips: [Tensor] = []
-        for (index, block) in inputBlocks.enumerated() {
+        for (index, block) in inputBlocks.prefix(inputCount).enumerated() {
             try interrupt?()
             for layer in block { h = try layer.callAsFunction(h, emb: emb, context: frameContext, batch: b) }
             try featureTap("input_blocks.\(index)", h)
@@ -203,17 +239,34 @@ public struct UNet: Sendable {
             }
             skips.append(h)
         }
-        try interrupt?()
-        for layer in middleBlock { h = try layer.callAsFunction(h, emb: emb, context: frameContext, batch: b) }
-        try featureTap("middle_block", h)
-        for (index, block) in outputBlocks.enumerated() {
+        // Output block j concatenates the skip of input block L−1−j.
+        let firstOutput: Int
+        if let reused {
+            let skip = skips[reused.branch].shape
+            guard reused.value.rank == 4, Array(reused.value.shape.prefix(3)) == Array(skip.prefix(3)) else {
+                throw TensorError.shapeMismatch("UNet: cached deep feature \(Shape.describe(reused.value.shape)) does not fit the skip \(Shape.describe(skip)) of input block \(reused.branch)")
+            }
+            h = reused.value
+            firstOutput = outputBlocks.count - 1 - reused.branch
+        } else {
             try interrupt?()
+            for layer in middleBlock { h = try layer.callAsFunction(h, emb: emb, context: frameContext, batch: b) }
+            try featureTap("middle_block", h)
+            firstOutput = 0
+        }
+        var kept: UNetDeepFeature?
+        for (index, block) in outputBlocks.enumerated() where index >= firstOutput {
+            try interrupt?()
+            if let keepBranch, index == outputBlocks.count - 1 - keepBranch {
+                kept = UNetDeepFeature(branch: keepBranch, value: h)
+            }
             h = try Tensor.concatenated([h, skips.removeLast()], along: 3)
             for layer in block { h = try layer.callAsFunction(h, emb: emb, context: frameContext, batch: b) }
             try featureTap("output_blocks.\(index)", h)
         }
         h = try outConv.callAsFunction(outNorm.callAsFunction(h, silu: true))
         let oh = h.shape[1], ow = h.shape[2]
-        return try Layout.nthwcToNCTHW(h.reshaped([b, t, oh, ow, config.outChannels]))
+        let output = try Layout.nthwcToNCTHW(h.reshaped([b, t, oh, ow, config.outChannels]))
+        return UNetPass(output: output, deepFeature: kept)
     }
 }

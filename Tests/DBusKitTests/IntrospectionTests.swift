@@ -105,7 +105,7 @@ import Testing
             #expect(text.contains("<doc:term>org.dynamicrafter.Animator1.Error.\(error)</doc:term>"), "error \(error)")
         }
         let options = [
-            "model (s)", "prompt (s)", "frames (u)", "steps (u)", "cfg-scale (d)", "image-cfg-scale (d)", "eta (d)", "sampler (s)", "seed (t)",
+            "model (s)", "prompt (s)", "frames (u)", "steps (u)", "cfg-scale (d)", "image-cfg-scale (d)", "eta (d)", "sampler (s)", "cache-interval (u)", "seed (t)",
             "frame-stride (u) or fps (u)", "mode (s)", "end-image (h)", "format (s), width (u), height (u), stride (u)",
             "output (h)", "output-format (s)",
         ]

@@ -8,7 +8,7 @@ import Testing
     static let properties: [(name: String, numeric: Bool)] = [
         ("prompt", false), ("frames", true), ("steps", true), ("cfg-scale", true),
         ("image-cfg-scale", true), ("eta", true), ("sampler", false), ("seed", true), ("frame-stride", true), ("fps", true),
-        ("mode", false), ("model", false), ("bus", false), ("service-name", false),
+        ("mode", false), ("cache-interval", true), ("model", false), ("bus", false), ("service-name", false),
         ("latency", true), ("clips-done", true),
     ]
 

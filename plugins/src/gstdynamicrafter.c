@@ -30,6 +30,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_dynamicrafter_debug);
 #define DEFAULT_FPS 0
 #define DEFAULT_MODE GST_DYNAMICRAFTER_MODE_DEFAULT
 #define DEFAULT_SAMPLER GST_DYNAMICRAFTER_SAMPLER_DDIM
+#define DEFAULT_CACHE_INTERVAL 0
 #define DEFAULT_BUS "session"
 
 /* Images waiting beyond the one the daemon works on. */
@@ -50,6 +51,7 @@ enum {
   PROP_FRAME_STRIDE,
   PROP_FPS,
   PROP_MODE,
+  PROP_CACHE_INTERVAL,
   PROP_MODEL,
   PROP_BUS,
   PROP_SERVICE_NAME,
@@ -320,6 +322,10 @@ animate_options (GstDynamiCrafter * self)
         g_variant_new_string (mode_names[self->mode]));
   if (self->model && *self->model)
     g_variant_builder_add (options, "{sv}", "model", g_variant_new_string (self->model));
+  /* 0 and 1 are off: then the daemon's default (off) applies. */
+  if (self->cache_interval > 1)
+    g_variant_builder_add (options, "{sv}", "cache-interval",
+        g_variant_new_uint32 (self->cache_interval));
   GST_OBJECT_UNLOCK (self);
   return options;
 }
@@ -1233,6 +1239,9 @@ set_property (GObject * object, guint id, const GValue * value, GParamSpec * psp
     case PROP_STEPS:
       self->steps = g_value_get_uint (value);
       break;
+    case PROP_CACHE_INTERVAL:
+      self->cache_interval = g_value_get_uint (value);
+      break;
     case PROP_CFG_SCALE:
       self->cfg_scale = g_value_get_double (value);
       break;
@@ -1295,6 +1304,9 @@ get_property (GObject * object, guint id, GValue * value, GParamSpec * pspec)
       break;
     case PROP_STEPS:
       g_value_set_uint (value, self->steps);
+      break;
+    case PROP_CACHE_INTERVAL:
+      g_value_set_uint (value, self->cache_interval);
       break;
     case PROP_CFG_SCALE:
       g_value_set_double (value, self->cfg_scale);
@@ -1397,6 +1409,7 @@ gst_dynamicrafter_init (GstDynamiCrafter * self)
   self->frame_stride = DEFAULT_FRAME_STRIDE;
   self->fps = DEFAULT_FPS;
   self->mode = DEFAULT_MODE;
+  self->cache_interval = DEFAULT_CACHE_INTERVAL;
   self->model = NULL;
   self->bus = g_strdup (DEFAULT_BUS);
   self->service_name = g_strdup (DC_SERVICE_NAME);
@@ -1458,6 +1471,11 @@ gst_dynamicrafter_class_init (GstDynamiCrafterClass * klass)
       0, 1000, DEFAULT_FPS, sampling);
   properties[PROP_MODE] = g_param_spec_enum ("mode", "Mode",
       "What each clip shows", GST_TYPE_DYNAMICRAFTER_MODE, DEFAULT_MODE, sampling);
+  properties[PROP_CACHE_INTERVAL] = g_param_spec_uint ("cache-interval",
+      "Step cache interval",
+      "Step caching (the daemon's cache-interval): every N-th step runs the whole network, "
+      "the steps between reuse its deep features. Faster, approximate (the clip differs "
+      "from the uncached one); 0 or 1 for off", 0, 10, DEFAULT_CACHE_INTERVAL, sampling);
   properties[PROP_MODEL] = g_param_spec_string ("model", "Model",
       "Name of the daemon's model to use (as listed by its GetModels); empty for the "
       "daemon's default model", NULL, sampling);

@@ -63,6 +63,7 @@ struct _GstDynamiCrafter {
   guint frame_stride;
   guint fps;
   GstDynamiCrafterMode mode;
+  guint cache_interval;
   gchar *model;
   gchar *bus;
   gchar *service_name;
