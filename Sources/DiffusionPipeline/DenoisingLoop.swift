@@ -33,6 +33,9 @@ struct DenoisingLoop<Source: NoiseSource> {
 
     var nextStep: DDIMStepCoefficients? { ddim?.nextStep ?? solver?.nextStep }
 
+    /// Steps taken so far.
+    var completedSteps: Int { ddim?.completedSteps ?? solver?.completedSteps ?? 0 }
+
     var predictedX0: Tensor? { ddim?.predictedX0 ?? solver?.predictedX0 }
 
     var noiseSource: Source { ddim?.noiseSource ?? untouchedSource }
