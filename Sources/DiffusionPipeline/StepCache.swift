@@ -4,7 +4,7 @@ import DynamiCrafterModel
 /// its deep feature; the steps between reuse that feature and run only the shallow blocks.
 ///
 /// Made per run and dropped with it: the feature has the run's batch and size, and holds one
-/// activation (`[B·T, h, w, 320]` f32 for the published models: 52 MB at 256, 377 MB at 1024).
+/// activation (`[B·T, h, w, 320]` f32 for the published models: 42 MB at 256, 377 MB at 1024).
 struct StepCache {
     let interval: Int
     let branch: Int
