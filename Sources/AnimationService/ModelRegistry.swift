@@ -79,7 +79,7 @@ public final class ModelRegistry: Sendable {
         if let match = all.first(where: { $0.name == wanted }) { return match }
         let installed = all.isEmpty ? "none is installed" : "installed: \(all.map(\.name).joined(separator: ", "))"
         let role = name == nil ? " (the configured default)" : ""
-        throw ServiceError(.modelNotFound, "there is no model '\(wanted)'\(role) in \(directory); \(installed)")
+        throw ServiceError(.modelNotFound, "there is no model '\(QuotedInput.quote(wanted))'\(role) in \(directory); \(installed)")
     }
 
     private func entry(name: String, path: String, isDirectory: Bool) -> ModelEntry? {

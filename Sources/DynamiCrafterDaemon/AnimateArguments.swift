@@ -137,9 +137,8 @@ struct AnimateArguments: Sendable {
                                 endImage: endSource, output: outputRequest)
     }
 
-    /// A client's text, shortened and stripped of control characters before it is quoted back.
+    /// A client's text as it is quoted back: shortened, control characters escaped.
     static func printable(_ text: String) -> String {
-        let cleaned = String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))
-        return cleaned.count > 64 ? String(cleaned.prefix(64)) + "…" : cleaned
+        QuotedInput.quote(text)
     }
 }

@@ -111,6 +111,21 @@ extension DaemonTests {
             #expect(padded?.name == DBusError.Name.unknownObject)
             #expect(await dbusError { _ = try await connection.manager("LoadModel", [.string("")]) }?.name == prefix + "InvalidArgument")
             #expect(await dbusError { _ = try await connection.manager("LoadModel", [.string("nope")]) }?.name == prefix + "ModelNotFound")
+            // A caller's name comes back shortened, its control characters escaped: a 1 MiB name
+            // of escape sequences and newlines gives a short, printable message.
+            let hostile = String(repeating: "\u{1B}[31m\nx", count: (1 << 20) / 7)
+            let echoed = await dbusError { _ = try await connection.manager("LoadModel", [.string(hostile)]) }
+            #expect(echoed?.name == prefix + "ModelNotFound")
+            if let message = echoed?.message {
+                #expect(message.utf8.count <= 4096, "\(message.utf8.count) bytes")
+                #expect(!message.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "\(message)")
+                #expect(message.contains("\\u{1B}[31m\\nx"), "\(message)")
+            }
+            let viaAnimate = await dbusError {
+                _ = try await connection.animate(imagePath: png, quickJob(steps: 1).merging(["model": .string(hostile)]) { $1 })
+            }
+            #expect(viaAnimate?.name == prefix + "ModelNotFound")
+            #expect((viaAnimate?.message.utf8.count ?? 0) <= 4096)
 
             // Only the caller may cancel a job or take its frames; others may watch it.
             let job = try await connection.animate(imagePath: png, quickJob(steps: 1))
