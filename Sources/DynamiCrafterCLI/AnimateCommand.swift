@@ -52,7 +52,7 @@ struct AnimateCommand: ParsableCommand {
     @Option(help: "Frames to generate (default: the model's, 16; allowed \(AnimationSettings.frameRange.lowerBound)–\(AnimationSettings.frameRange.upperBound)).")
     var frames: Int?
 
-    @Option(help: "Sampling steps (default 50; with dpmpp-2m or unipc 20-25 suffice).")
+    @Option(help: "Sampling steps (default 50; 20-25 are the usual counts with dpmpp-2m or unipc).")
     var steps: Int?
 
     @Option(help: "Sampler: \(SamplerKind.names) (default ddim, the reference's).")

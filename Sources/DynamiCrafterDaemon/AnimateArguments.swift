@@ -35,7 +35,7 @@ struct AnimateArguments: Sendable {
         for (key, value) in entries {
             guard let type = Self.optionTypes[key] else {
                 let known = Self.optionTypes.keys.sorted().joined(separator: ", ")
-                throw ServiceError(.invalidArgument, "unknown option '\(Self.printable(key))'; the options are: \(known)").dbusError
+                throw ServiceError(.invalidArgument, "unknown option '\(QuotedInput.quote(key))'; the options are: \(known)").dbusError
             }
             guard value.signature == type else {
                 throw ServiceError(.invalidArgument, "option '\(key)' must be of type \(type) (\(Self.typeNames[type] ?? type)), not \(value.signature)").dbusError
@@ -69,7 +69,7 @@ struct AnimateArguments: Sendable {
         options.eta = number("eta")
         if let sampler = string("sampler") {
             guard let parsed = SamplerKind(rawValue: sampler) else {
-                throw .init(.invalidArgument, "option 'sampler' is '\(Self.printable(sampler))'; allowed: \(SamplerKind.names)")
+                throw .init(.invalidArgument, "option 'sampler' is '\(QuotedInput.quote(sampler))'; allowed: \(SamplerKind.names)")
             }
             options.sampler = parsed
         }
@@ -81,7 +81,7 @@ struct AnimateArguments: Sendable {
         options.frameStride = count("frame-stride") ?? count("fps")
         if let mode = string("mode") {
             guard let parsed = AnimationMode(rawValue: mode) else {
-                throw .init(.invalidArgument, "option 'mode' is '\(Self.printable(mode))'; allowed: animate, interpolate, loop")
+                throw .init(.invalidArgument, "option 'mode' is '\(QuotedInput.quote(mode))'; allowed: animate, interpolate, loop")
             }
             options.mode = parsed
         }
@@ -99,7 +99,7 @@ struct AnimateArguments: Sendable {
             }
             let format = string("format") ?? ""
             guard let pixelFormat = RawPixelLayout.Format(rawValue: format) else {
-                throw .init(.invalidArgument, "option 'format' is '\(Self.printable(format))'; allowed: RGB, RGBA")
+                throw .init(.invalidArgument, "option 'format' is '\(QuotedInput.quote(format))'; allowed: RGB, RGBA")
             }
             rawLayout = RawPixelLayout(format: pixelFormat, width: count("width") ?? 0, height: count("height") ?? 0,
                                        stride: count("stride") ?? 0)
@@ -111,7 +111,7 @@ struct AnimateArguments: Sendable {
                 throw .init(.invalidArgument, "option 'output-format' needs 'output', the descriptor to write into")
             }
             guard let parsed = OutputFormat(rawValue: format) else {
-                throw .init(.invalidArgument, "option 'output-format' is '\(Self.printable(format))'; allowed: mp4, webm, gif, raw")
+                throw .init(.invalidArgument, "option 'output-format' is '\(QuotedInput.quote(format))'; allowed: mp4, webm, gif, raw")
             }
             outputFormat = parsed
         } else {
@@ -137,8 +137,4 @@ struct AnimateArguments: Sendable {
                                 endImage: endSource, output: outputRequest)
     }
 
-    /// A client's text as it is quoted back: shortened, control characters escaped.
-    static func printable(_ text: String) -> String {
-        QuotedInput.quote(text)
-    }
 }

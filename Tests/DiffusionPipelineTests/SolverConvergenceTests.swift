@@ -21,13 +21,8 @@ import Testing
 struct SolverConvergenceTests {
     @Test("20 dpmpp-2m or unipc steps are at least 2× closer to 200-step DDIM than 20 DDIM steps")
     func convergence() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("convergence-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try DemoModel.write(to: dir, frameSize: 32)
-        let location = try ModelLocation.resolve(model: dir)
-        let model = try AnimationModel.load(path: location.weightsPath, config: location.config,
-                                            context: ComputeContext(backend: ComputeBackends.makeDefault()))
-        let pipeline = AnimationPipeline(model: model)
+        let demo = try DemoPipeline()
+        let pipeline = demo.pipeline
         let image = try pipeline.prepareImage(RGBImage(width: 32, height: 32, pixels: (0..<(32 * 32 * 3)).map { UInt8(($0 * 7) % 251) }))
 
         func latent(_ sampler: SamplerKind, steps: Int) throws -> Tensor {
@@ -39,22 +34,13 @@ struct SolverConvergenceTests {
             options.timestepSpacing = .uniformTrailing
             options.sampler = sampler
             var noise = TorchRandom(seed: 7)
-            return try pipeline.run(image: image, settings: AnimationSettings(options: options, defaults: location.defaults),
+            return try pipeline.run(image: image, settings: AnimationSettings(options: options, defaults: demo.defaults),
                                     noise: &noise).latent
         }
-        /// ‖a − b‖₂ / ‖b‖₂.
-        func distance(_ a: Tensor, _ b: Tensor) -> Double {
-            var diff = 0.0, norm = 0.0
-            for (x, y) in zip(a.scalars, b.scalars) {
-                diff += (Double(x) - Double(y)) * (Double(x) - Double(y))
-                norm += Double(y) * Double(y)
-            }
-            return (diff / norm).squareRoot()
-        }
         let reference = try latent(.ddim, steps: 200)
-        let ddim = distance(try latent(.ddim, steps: 20), reference)
-        let dpm = distance(try latent(.dpmpp2m, steps: 20), reference)
-        let unipc = distance(try latent(.unipc, steps: 20), reference)
+        let ddim = relativeL2(try latent(.ddim, steps: 20), reference)
+        let dpm = relativeL2(try latent(.dpmpp2m, steps: 20), reference)
+        let unipc = relativeL2(try latent(.unipc, steps: 20), reference)
         print("relative L2 to 200-step DDIM: ddim-20 \(ddim), dpmpp-2m-20 \(dpm) (\(ddim / dpm)× closer), unipc-20 \(unipc) (\(ddim / unipc)× closer)")
         #expect(dpm * 2 <= ddim, "dpmpp-2m \(dpm) vs ddim \(ddim)")
         #expect(unipc * 2 <= ddim, "unipc \(unipc) vs ddim \(ddim)")

@@ -7,25 +7,10 @@ import Testing
 /// Step caching (`cacheInterval`) through whole runs of the demo model.
 @Suite("step caching")
 struct StepCacheTests {
-    /// ‖a − b‖₂ / ‖b‖₂ in double.
-    static func relativeL2(_ a: Tensor, _ b: Tensor) -> Double {
-        var diff = 0.0, norm = 0.0
-        for (x, y) in zip(a.scalars, b.scalars) {
-            diff += (Double(x) - Double(y)) * (Double(x) - Double(y))
-            norm += Double(y) * Double(y)
-        }
-        return (diff / norm).squareRoot()
-    }
-
     @Test("interval 3: ceil(steps/3) full passes, the rest shallow; off is bit-identical; the latent stays close")
     func demoRun() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stepcache-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try DemoModel.write(to: dir, frameSize: 32)
-        let location = try ModelLocation.resolve(model: dir)
-        let model = try AnimationModel.load(path: location.weightsPath, config: location.config,
-                                            context: ComputeContext(backend: ComputeBackends.makeDefault()))
-        let pipeline = AnimationPipeline(model: model)
+        let demo = try DemoPipeline()
+        let pipeline = demo.pipeline
         let image = try pipeline.prepareImage(RGBImage(width: 40, height: 32, pixels: (0..<(40 * 32 * 3)).map { UInt8($0 % 241) }))
         let steps = 10
         var options = AnimationOptions(prompt: "a test")
@@ -44,7 +29,7 @@ struct StepCacheTests {
                 return false
             }
             var noise = TorchRandom(seed: seed)
-            let result = try pipeline.run(image: image, settings: AnimationSettings(options: edited, defaults: location.defaults),
+            let result = try pipeline.run(image: image, settings: AnimationSettings(options: edited, defaults: demo.defaults),
                                           noise: &noise, hooks: hooks)
             return (result, polls)
         }
@@ -72,9 +57,9 @@ struct StepCacheTests {
         // between steps than a trained model's (whose smoothness DeepCache relies on), so the
         // figure is large; the bound of 0.75 fails a wrong split (unrelated features) while
         // leaving room for other backends and CPUs, and staler features must cost more.
-        let difference = Self.relativeL2(cached.latent, plain.latent)
-        let everyOther = Self.relativeL2(try run(interval: 2).0.latent, plain.latent)
-        let otherSeed = Self.relativeL2(try run(interval: nil, seed: 12).0.latent, plain.latent)
+        let difference = relativeL2(cached.latent, plain.latent)
+        let everyOther = relativeL2(try run(interval: 2).0.latent, plain.latent)
+        let otherSeed = relativeL2(try run(interval: nil, seed: 12).0.latent, plain.latent)
         print("step caching, demo model, \(steps) steps: relative L2 of the latent \(difference) (interval 3), \(everyOther) (interval 2), \(otherSeed) (another seed, uncached)")
         #expect(difference > 0 && difference < 0.75)
         #expect(everyOther < difference)

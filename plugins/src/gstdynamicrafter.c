@@ -105,9 +105,9 @@ gst_dynamicrafter_sampler_get_type (void)
   static const GEnumValue values[] = {
     {GST_DYNAMICRAFTER_SAMPLER_DDIM, "DDIM, the reference's sampler (uses eta)", "ddim"},
     {GST_DYNAMICRAFTER_SAMPLER_DPMPP_2M,
-        "DPM-Solver++(2M): deterministic, 20-25 steps suffice", "dpmpp-2m"},
+        "DPM-Solver++(2M): deterministic, usually 20-25 steps", "dpmpp-2m"},
     {GST_DYNAMICRAFTER_SAMPLER_UNIPC,
-        "UniPC (bh2): deterministic, 20-25 steps suffice", "unipc"},
+        "UniPC (bh2): deterministic, usually 20-25 steps", "unipc"},
     {0, NULL, NULL},
   };
   if (g_once_init_enter (&type)) {
@@ -1438,7 +1438,7 @@ gst_dynamicrafter_class_init (GstDynamiCrafterClass * klass)
       "Frames per clip, 2 to 64; 0 for the model's default (16 for the published "
       "models). In mode loop a clip has one frame fewer", 0, 64, DEFAULT_FRAMES, sampling);
   properties[PROP_STEPS] = g_param_spec_uint ("steps", "Steps",
-      "Sampling steps: fewer is faster and rougher (20-25 suffice with a solver sampler)",
+      "Sampling steps: fewer is faster and rougher (20-25 are the usual counts with a solver sampler)",
       1, 1000, DEFAULT_STEPS,
       sampling);
   properties[PROP_CFG_SCALE] = g_param_spec_double ("cfg-scale", "Guidance scale",

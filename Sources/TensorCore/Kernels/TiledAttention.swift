@@ -22,13 +22,13 @@ import Glibc
 /// `precision: .bf16` rounds q, k, v and the probabilities before P·V to bfloat16 and
 /// accumulates in fp32 (what a bf16 dot-product unit computes).
 public enum TiledAttention {
-    /// Block sizes. The defaults (128 query rows × 1,024 keys) keep a worker's scratch — the
-    /// score tile, the accumulator and in bf16 the rounded q, k, v tiles — at 0.5–1 MB for d = 64:
-    /// within L2 on current cores, and 1,024 keys cover the 256 model's whole sequence in one
-    /// step (no rescaling of the online softmax). Measured with oneDNN's sgemm on two Zen 3 cores
-    /// (`bench --kernels attention`, 32 × 1,024 tokens, three runs on a loaded machine): 645, 668
-    /// and 1,019 ms against 940, 789 and 1,150 ms for the earlier 64 × 512, the best or second
-    /// best of six tilings each time.
+    /// Block sizes. The defaults (128 query rows × 1,024 keys) give a worker 0.5 MB of scores
+    /// plus the accumulator (and in bf16 the rounded q, k, v tiles) for d = 64, about one Zen 3
+    /// L2; 1,024 keys cover the 256 model's whole sequence in one step (no rescaling of the online
+    /// softmax). Measured with oneDNN's sgemm on two Zen 3 cores (`bench --kernels attention`,
+    /// 32 × 1,024 tokens, quiet machine): 312 ms against 352 ms for the earlier 64 × 512; 128 × 256
+    /// took 308 ms, 64 × 1,024 338 ms, 256 × 256 379 ms. Three runs on a loaded machine agreed
+    /// (645–1,019 ms against 789–1,150 ms for 64 × 512).
     public struct Tiling: Sendable, Equatable {
         /// Query rows per task.
         public var queryBlock: Int

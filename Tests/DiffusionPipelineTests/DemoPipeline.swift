@@ -1,0 +1,34 @@
+import DiffusionPipeline
+import DynamiCrafterModel
+import Foundation
+import TensorCore
+
+/// The demo model at 32×32 frames, written to a temporary folder (removed with this object)
+/// and loaded with the default backend.
+final class DemoPipeline {
+    let pipeline: AnimationPipeline
+    let defaults: SamplingDefaults
+    private let directory: String
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("demo-\(UUID().uuidString)").path
+        try DemoModel.write(to: directory, frameSize: 32)
+        let location = try ModelLocation.resolve(model: directory)
+        let model = try AnimationModel.load(path: location.weightsPath, config: location.config,
+                                            context: ComputeContext(backend: ComputeBackends.makeDefault()))
+        pipeline = AnimationPipeline(model: model)
+        defaults = location.defaults
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+/// ‖a − b‖₂ / ‖b‖₂, accumulated in double.
+func relativeL2(_ a: Tensor, _ b: Tensor) -> Double {
+    var diff = 0.0, norm = 0.0
+    for (x, y) in zip(a.scalars, b.scalars) {
+        diff += (Double(x) - Double(y)) * (Double(x) - Double(y))
+        norm += Double(y) * Double(y)
+    }
+    return (diff / norm).squareRoot()
+}
