@@ -12,7 +12,7 @@
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
-  return gst_dynamicrafter_register (plugin);
+  return GST_ELEMENT_REGISTER (dynamicrafter, plugin);
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, dynamicrafter,
