@@ -75,6 +75,9 @@ import Testing
         #expect(result.status == 0, "\(result)")
         #expect(result.output.contains("Name                     dynamicrafter"))
         #expect(result.output.contains("dynamicrafter: DynamiCrafter image animator"))
+        // A named licence, not GST_LICENSE_UNKNOWN.
+        let license = result.output.split(separator: "\n").first { $0.hasPrefix("  License ") }
+        #expect(license != nil && license?.hasSuffix(" unknown") == false, "license line: \(String(describing: license))")
     }
 
     /// gst-inspect's "Element Properties" as name → [blurb, detail lines…].

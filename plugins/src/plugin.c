@@ -9,6 +9,11 @@
 #define DYNAMICRAFTER_VERSION "0.1.0"
 #endif
 
+/* The repository grants no licence (it has no LICENSE or COPYING file, and neither
+ * Package.swift nor the README names one), so all rights are reserved: "Proprietary" is
+ * GStreamer's string for that. Change it together with the project's licence. */
+#define DYNAMICRAFTER_LICENSE "Proprietary"
+
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
@@ -17,5 +22,5 @@ plugin_init (GstPlugin * plugin)
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, dynamicrafter,
     "DynamiCrafter image-to-video animation through the dynamicrafterd D-Bus service",
-    plugin_init, DYNAMICRAFTER_VERSION, GST_LICENSE_UNKNOWN, "DynamiCrafter for Linux",
+    plugin_init, DYNAMICRAFTER_VERSION, DYNAMICRAFTER_LICENSE, "DynamiCrafter for Linux",
     "https://github.com/Doubiiu/DynamiCrafter")
