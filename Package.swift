@@ -35,6 +35,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -86,13 +89,15 @@ let package = Package(
         // nothing of D-Bus (the daemon's D-Bus layer maps it onto the bus).
         .target(
             name: "AnimationService",
-            dependencies: ["TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ModelStore"],
+            dependencies: ["TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ModelStore",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictness
         ),
         // Installed models: fetch (HTTP with resume and SHA-256 verification), add, list, remove.
         .target(
             name: "ModelStore",
-            dependencies: ["TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline"],
+            dependencies: ["TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline",
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictness
         ),
         // Media I/O: image decoding and video encoding through GStreamer (appsrc/appsink).
@@ -101,9 +106,14 @@ let package = Package(
             pkgConfig: "gstreamer-app-1.0",
             providers: [.apt(["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev"])]
         ),
+        // GIF framing and LZW (Debian's GStreamer has no GIF encoder).
+        .systemLibrary(
+            name: "CGIF",
+            providers: [.apt(["libgif-dev"])]
+        ),
         .target(
             name: "MediaIO",
-            dependencies: ["CGStreamer"],
+            dependencies: ["CGStreamer", "CGIF"],
             swiftSettings: strictness
         ),
         // The D-Bus layer: a Swift wrapper over libdbus (connection on a dispatch source,
@@ -131,7 +141,11 @@ let package = Package(
             dependencies: [
                 "TensorCore", "DBusKit", "AnimationService", "MediaIO", "DiffusionPipeline", "DynamiCrafterModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            resources: [.embedInCode("org.dynamicrafter.Animator1.xml")],
             swiftSettings: strictness
         ),
         .target(
@@ -178,7 +192,9 @@ let package = Package(
         ),
         .testTarget(
             name: "AnimationServiceTests",
-            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "TensorCore"],
+            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "TensorCore",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "InMemoryLogging", package: "swift-log")],
             swiftSettings: strictness
         ),
         .testTarget(

@@ -8,6 +8,7 @@ packages=(
   libdnnl-dev       # oneDNN 2.6: fast matmul/convolution backend
   libdbus-1-dev     # the daemon's D-Bus service
   zlib1g-dev        # the tokenizer's compressed BPE vocabulary
+  libgif-dev        # GIF output (framing and LZW)
   dbus              # dbus-daemon for the integration tests
   python3           # fixture generators (not needed to run)
   libgstreamer1.0-dev                # media I/O: GStreamer core (appsrc/appsink)

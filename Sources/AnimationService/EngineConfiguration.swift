@@ -1,4 +1,5 @@
 import DiffusionPipeline
+import Logging
 import TensorCore
 
 /// How a `JobEngine` runs.
@@ -20,8 +21,8 @@ public struct EngineConfiguration: Sendable {
     public var precision: Precision = .f32
     /// What the service may use; nil measures it before each load and job (`MemoryBudget.current()`).
     public var memoryBudget: (@Sendable () -> MemoryBudget)? = nil
-    /// Where the engine reports what it did (model loads); nil = nowhere.
-    public var log: (@Sendable (String) -> Void)? = nil
+    /// Where the engine reports what it did (model loads); by default nowhere.
+    public var logger = Logger(label: "org.dynamicrafter.engine") { _ in SwiftLogNoOpLogHandler() }
 
     public init(maxQueueLength: Int = 8, jobRetention: Double = 60, threads: Int? = nil, backend: BackendKind? = nil,
                 inputLimits: InputLimits = .default, outputStallTimeout: Double = 60, temporaryDirectory: String? = nil) {

@@ -1,5 +1,6 @@
 import DiffusionPipeline
 import Foundation
+import Logging
 import MediaIO
 import TensorCore
 import Weights
@@ -99,7 +100,7 @@ extension JobEngine {
             let (loaded, summary) = try AnimationModel.loadReporting(archive: WeightFile.open(entry.weightsPath), name: entry.name,
                                                                      config: entry.location.config, context: context)
             model = loaded
-            configuration.log?(summary)
+            configuration.logger.info("\(summary)")
         } catch {
             mutate { state, _ in state.loading = false }
             throw ServiceError(.modelLoadFailed, "cannot load model '\(entry.name)' from \(entry.weightsPath): \(error)")

@@ -4,6 +4,8 @@ import DBusKit
 import DiffusionPipeline
 import Dispatch
 import Foundation
+import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// The D-Bus face of a `JobEngine`: the manager object, the job objects under
@@ -17,6 +19,7 @@ final class AnimatorService: Sendable {
     let connection: DBusConnection
     let engine: JobEngine
     let version: String
+    let logger: Logger
     private let managerInfo: DBusInterfaceInfo
     private let jobInfo: DBusInterfaceInfo
     /// Short blocking request work (scanning the models folder, building frame buffers).
@@ -25,10 +28,12 @@ final class AnimatorService: Sendable {
     private let callers: Mutex<CallerWatch?> = Mutex(nil)
     private let accepting = Atomic<Bool>(true)
 
-    init(connection: DBusConnection, engine: JobEngine, interfaces: (manager: DBusInterfaceInfo, job: DBusInterfaceInfo), version: String) {
+    init(connection: DBusConnection, engine: JobEngine, interfaces: (manager: DBusInterfaceInfo, job: DBusInterfaceInfo),
+         version: String, logger: Logger) {
         self.connection = connection
         self.engine = engine
         self.version = version
+        self.logger = logger
         managerInfo = interfaces.manager
         jobInfo = interfaces.job
     }
@@ -36,10 +41,11 @@ final class AnimatorService: Sendable {
     /// Exports the objects and starts mapping engine events; call before requesting the name.
     func start() throws {
         let engine = engine
+        let logger = logger
         callers.withLock {
-            $0 = CallerWatch(connection: connection) { name in
+            $0 = CallerWatch(connection: connection, logger: logger) { name in
                 let count = engine.cancelJobs(ownedBy: name, reason: "the job's caller (\(name)) left the bus")
-                if count > 0 { Log.info("client \(name) left the bus: cancelled \(count) job(s)") }
+                if count > 0 { logger.info("client \(name) left the bus: cancelled \(count) job(s)") }
             }
         }
         engine.setObserver { [weak self] event in self?.publish(event) }
@@ -255,7 +261,8 @@ final class AnimatorService: Sendable {
                     changed: changed.map { ($0.rawValue, Self.value(of: $0, in: job)) })
             case .jobCompleted(let job):
                 let error = job.error
-                Log.info("job \(job.id) of \(job.owner): \(job.state.rawValue)" + (error.map { " (\($0.kind.rawValue): \($0.message))" } ?? ""))
+                let reason = error.map { " (\($0.kind.rawValue): \($0.message))" } ?? ""
+                logger.info("job \(job.id) of \(job.owner): \(job.state.rawValue)\(reason)")
                 try connection.emitSignal(
                     path: Self.jobPath(job.id), interface: AnimatorInterface.jobName, member: "Completed",
                     arguments: [.bool(job.state == .done), .string(error?.dbusName ?? ""), .string(error?.message ?? "")])
@@ -265,7 +272,7 @@ final class AnimatorService: Sendable {
         } catch {
             // The bus is gone or the message was refused; the daemon's disconnect handler
             // takes care of the former.
-            Log.warning("cannot emit a signal for \(event): \(error)")
+            logger.warning("cannot emit a signal for \(event): \(error)")
         }
     }
 }

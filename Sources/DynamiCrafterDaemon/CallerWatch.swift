@@ -1,4 +1,5 @@
 import DBusKit
+import Logging
 import Synchronization
 
 /// Notices when a client that submitted jobs leaves the bus (closes its connection or dies),
@@ -15,11 +16,13 @@ final class CallerWatch: Sendable {
     private static let rememberedVanished = 4096
 
     private let connection: DBusConnection
+    private let logger: Logger
     private let onVanish: @Sendable (String) -> Void
     private let state = Mutex(State())
 
-    init(connection: DBusConnection, onVanish: @escaping @Sendable (String) -> Void) {
+    init(connection: DBusConnection, logger: Logger, onVanish: @escaping @Sendable (String) -> Void) {
         self.connection = connection
+        self.logger = logger
         self.onVanish = onVanish
     }
 
@@ -47,7 +50,7 @@ final class CallerWatch: Sendable {
                     }
                     if !keep { subscription.cancel() }
                 } catch {
-                    Log.warning("cannot watch client \(name) for leaving the bus: \(error)")
+                    logger.warning("cannot watch client \(name) for leaving the bus: \(error)")
                     state.withLock { _ = $0.watches.removeValue(forKey: name) }
                 }
             }

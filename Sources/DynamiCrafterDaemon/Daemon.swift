@@ -2,11 +2,15 @@ import AnimationService
 import ArgumentParser
 import DBusKit
 import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `dynamicrafterd`: the resident D-Bus service that animates images with the model kept in
 /// memory between jobs.
 @main
-struct Daemon: ParsableCommand {
+struct Daemon: AsyncParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
@@ -80,23 +84,41 @@ struct Daemon: ParsableCommand {
         }
     }
 
-    func run() throws {
-        // Before any thread exists, so that every thread inherits it (see ProcessSignals).
-        ProcessSignals.prepare()
+    /// The entry point: prepares the signals on the main thread before anything else runs (an
+    /// async `run` already executes on a thread of the concurrency pool; see ShutdownSignals),
+    /// then parses and runs as usual.
+    static func main() async {
+        ShutdownSignals.prepare()
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
+        let logger = Logger(label: "dynamicrafterd")
         let settings: DaemonSettings
         do {
             settings = try DaemonSettings.resolve(self)
         } catch {
-            Log.error("\(error)")
+            logger.error("\(error)")
             throw ExitCode(78) // EX_CONFIG
         }
+        let status: Int32
         do {
-            try Lifecycle.run(settings, version: Self.version)
-        } catch let error as ExitCode {
-            throw error
+            status = try await DaemonProcess.run(settings, version: Self.version, logger: logger)
         } catch {
-            Log.error("\(error)")
+            logger.error("\(error)")
             throw ExitCode(69) // EX_UNAVAILABLE
         }
+        // _exit, not exit: a worker thread stuck in a model call must not race atexit handlers.
+        _exit(status)
     }
 }

@@ -94,7 +94,7 @@ extension ModelStore {
         stage(.hashing(size: result.size))
         let actual: String
         do {
-            actual = try SHA256.hash(file: partial, progress: hashProgress)
+            actual = try FileDigest.sha256(file: partial, progress: hashProgress)
         } catch {
             discard()
             throw error

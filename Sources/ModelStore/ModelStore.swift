@@ -171,7 +171,7 @@ public struct ModelStore: Sendable {
     private func addLocked(file: String, name: String, check: ModelCheck) throws -> (model: InstalledModel, placement: Placement) {
         try refuseExisting(name)
         let dtype = try check.verify(weights: file)
-        let sha = try SHA256.hash(file: file)
+        let sha = try FileDigest.sha256(file: file)
         let size = Int64((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)??.int64Value ?? 0)
         let source = URL(fileURLWithPath: file).standardizedFileURL.path
         var placement = Placement.linked
@@ -190,7 +190,7 @@ public struct ModelStore: Sendable {
         }, source: file)
         // The copy is what will be loaded: make sure it is the file that was hashed.
         if placement == .copied {
-            let copied = try SHA256.hash(file: model.weightsPath)
+            let copied = try FileDigest.sha256(file: model.weightsPath)
             guard copied == sha else {
                 _ = try? removeLocked(name: name)
                 throw ModelStoreError.io("the copy in \(model.path) differs from \(file); nothing was installed")

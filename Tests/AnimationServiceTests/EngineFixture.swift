@@ -1,6 +1,8 @@
 import AnimationService
 import DiffusionPipeline
 import Foundation
+import InMemoryLogging
+import Logging
 import MediaIO
 import Synchronization
 import Testing
@@ -74,12 +76,16 @@ final class EventLog: Sendable {
 struct EngineFixture {
     let engine: JobEngine
     let log = EventLog()
+    /// What the engine logged (swift-log's in-memory handler).
+    let logged = InMemoryLogHandler()
 
     init(queueLength: Int = 8, retention: Double = 60, limits: InputLimits = .default, modelsDirectory: String? = nil,
          defaultModel: String? = nil) throws {
         let registry = ModelRegistry(directory: try modelsDirectory ?? DemoModels.directory(), defaultModel: defaultModel)
-        engine = try JobEngine(registry: registry, configuration: EngineConfiguration(
-            maxQueueLength: queueLength, jobRetention: retention, inputLimits: limits, outputStallTimeout: 10))
+        var configuration = EngineConfiguration(maxQueueLength: queueLength, jobRetention: retention, inputLimits: limits, outputStallTimeout: 10)
+        let logged = self.logged
+        configuration.logger = Logger(label: "test.engine") { _ in logged }
+        engine = try JobEngine(registry: registry, configuration: configuration)
         let log = self.log
         engine.setObserver { log.record($0) }
     }

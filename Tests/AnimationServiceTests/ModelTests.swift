@@ -84,6 +84,9 @@ struct ModelTests {
         #expect(fixture.engine.status.loadedModel == "demo")
         #expect(fixture.engine.models().first?.isLoaded == true)
         #expect(fixture.engine.models().first?.isDefault == true)
+        // The load is reported through the engine's logger, once, at info level.
+        let loadLines = fixture.logged.entries.filter { "\($0.message)".hasPrefix("loaded demo") }
+        #expect(loadLines.count == 1 && loadLines.first?.level == .info, "\(fixture.logged.entries)")
         // The state went loading and back to idle, and the change was announced.
         let states = fixture.log.all.compactMap { if case .statusChanged(_, let new) = $0 { new.state } else { nil } }
         #expect(states.contains(.loading))
