@@ -57,8 +57,9 @@ enum DescriptorIO {
 
     /// The whole content: a regular file from its start (whatever its offset: a client may just
     /// have written it), anything else from where it stands to end of file. More than `limit`
-    /// bytes, or a stream that does not end within `timeout` seconds, is refused.
-    static func readAll(_ fd: Int32, what: String, limit: Int, timeout: Double) throws(ServiceError) -> [UInt8] {
+    /// bytes, or a stream that does not end within `timeout` seconds, is refused; a stream read
+    /// stops within a poll interval (0.1 s) of `ticket` being abandoned.
+    static func readAll(_ fd: Int32, what: String, limit: Int, timeout: Double, ticket: IntakeTicket? = nil) throws(ServiceError) -> [UInt8] {
         switch try readableKind(fd, what: what) {
         case .regular(let size):
             guard size <= limit else {
@@ -80,21 +81,22 @@ enum DescriptorIO {
             bytes.removeLast(size - done)
             return bytes
         case .stream:
-            return try readStream(fd, what: what, limit: limit, timeout: timeout)
+            return try readStream(fd, what: what, limit: limit, timeout: timeout, ticket: ticket)
         }
     }
 
-    private static func readStream(_ fd: Int32, what: String, limit: Int, timeout: Double) throws(ServiceError) -> [UInt8] {
+    private static func readStream(_ fd: Int32, what: String, limit: Int, timeout: Double, ticket: IntakeTicket?) throws(ServiceError) -> [UInt8] {
         let deadline = Date().addingTimeInterval(timeout)
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
+            if let abandoned = ticket?.abandoned { throw abandoned }
             let remaining = deadline.timeIntervalSinceNow
             guard remaining > 0 else {
                 throw .invalidImage("the \(what) did not reach its end within \(Int(timeout)) s (\(bytes.count) bytes so far); close the writing end once the image is written")
             }
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(min(remaining, 1) * 1000) + 1)
+            let ready = poll(&poller, 1, Int32(min(remaining, 0.1) * 1000) + 1)
             if ready < 0 {
                 if errno == EINTR { continue }
                 throw .invalidImage("cannot read the \(what): \(errnoText())")

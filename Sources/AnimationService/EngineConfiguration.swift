@@ -6,6 +6,11 @@ import TensorCore
 public struct EngineConfiguration: Sendable {
     /// Jobs that may wait in the queue (the running one not counted); more are refused (Busy).
     public var maxQueueLength: Int
+    /// Images one caller may have being read at once (reading holds no place in the queue;
+    /// this keeps one client from tying up the readers); more are refused (Busy).
+    public var maxReadsPerCaller = 2
+    /// Images being read at once, all callers together (each read is a thread).
+    public var maxReads = 32
     /// Seconds a finished job stays (for its progress, outcome and frames) before removal.
     public var jobRetention: Double
     /// Compute threads; nil = all CPUs.

@@ -15,9 +15,13 @@ public struct ImageReader: Sendable {
 
     /// The image at its own size, 8-bit RGB. `what` names it in messages ("image", "end image").
     public func read(_ source: ImageSource, what: String = "image") throws(ServiceError) -> TensorCore.RGBImage {
+        try read(source, what: what, ticket: nil)
+    }
+
+    func read(_ source: ImageSource, what: String, ticket: IntakeTicket?) throws(ServiceError) -> TensorCore.RGBImage {
         switch source {
         case .encoded(let fd):
-            let bytes = try DescriptorIO.readAll(fd, what: what, limit: limits.maxEncodedBytes, timeout: limits.readTimeout)
+            let bytes = try DescriptorIO.readAll(fd, what: what, limit: limits.maxEncodedBytes, timeout: limits.readTimeout, ticket: ticket)
             guard !bytes.isEmpty else { throw .invalidImage("the \(what) is empty") }
             let decoded: MediaIO.RGBImage
             do {
@@ -33,7 +37,7 @@ public struct ImageReader: Sendable {
         case .raw(let fd, let layout):
             try layout.validate(limits: limits)
             // One byte more than expected is enough to tell that there is too much.
-            let bytes = try DescriptorIO.readAll(fd, what: what, limit: layout.byteCount + 1, timeout: limits.readTimeout)
+            let bytes = try DescriptorIO.readAll(fd, what: what, limit: layout.byteCount + 1, timeout: limits.readTimeout, ticket: ticket)
             guard bytes.count == layout.byteCount else {
                 throw .invalidImage("the raw \(what) holds \(bytes.count == layout.byteCount + 1 ? "more than \(layout.byteCount)" : "\(bytes.count)") bytes; \(layout.format.rawValue) \(layout.width)×\(layout.height) with stride \(layout.stride) needs exactly stride × height = \(layout.byteCount)")
             }
@@ -44,7 +48,11 @@ public struct ImageReader: Sendable {
     /// The image resized (shorter side) and center-cropped to `width`×`height`, exactly as the
     /// pipeline's own preparation does (which leaves an image of the right size unchanged).
     public func read(_ source: ImageSource, what: String = "image", fittingWidth width: Int, height: Int) throws(ServiceError) -> TensorCore.RGBImage {
-        let image = try read(source, what: what)
+        try read(source, what: what, fittingWidth: width, height: height, ticket: nil)
+    }
+
+    func read(_ source: ImageSource, what: String, fittingWidth width: Int, height: Int, ticket: IntakeTicket?) throws(ServiceError) -> TensorCore.RGBImage {
+        let image = try read(source, what: what, ticket: ticket)
         do {
             return try ImagePreprocessing.resizeAndCenterCrop(image, height: height, width: width)
         } catch {

@@ -116,14 +116,17 @@ public final class JobEngine: Sendable {
     /// begun, ModelNotFound, InvalidArgument or InvalidImage for what the request got wrong.
     @discardableResult
     public func submit(_ request: AnimationRequest) throws(ServiceError) -> JobSnapshot {
-        // A place in the queue is held while the image is read, so a flood is refused at once
-        // instead of every request reading its image first.
+        // Reading holds no place in the queue (a client whose pipe never closes must not lock
+        // everyone out); a full queue is refused before reading and checked again after. Each
+        // caller may have `maxReadsPerCaller` reads going, which can be abandoned when it leaves.
+        let ticket = IntakeTicket(owner: request.owner)
         let loadedName: String = try mutate { state, _ throws(ServiceError) in
             try state.checkAccepting(limit: configuration.maxQueueLength)
-            state.reservations += 1
+            try state.checkReads(of: request.owner, perCaller: configuration.maxReadsPerCaller, all: configuration.maxReads)
+            state.reading[ObjectIdentifier(ticket)] = ticket
             return state.loadedModelName
         }
-        defer { mutate { state, _ in state.reservations -= 1 } }
+        defer { mutate { state, _ in _ = state.reading.removeValue(forKey: ObjectIdentifier(ticket)) } }
 
         let entry = try registry.entry(named: request.model ?? (loadedName.isEmpty ? nil : loadedName))
         let settings = try Self.settings(for: request, entry: entry)
@@ -135,11 +138,12 @@ public final class JobEngine: Sendable {
                 throw .invalidArgument("output-format \(output.format.rawValue) needs GStreamer elements that are not installed on this system; use another format")
             }
         }
-        let image = try reader.read(request.image, what: "image", fittingWidth: entry.frameWidth, height: entry.frameHeight)
+        let image = try reader.read(request.image, what: "image", fittingWidth: entry.frameWidth, height: entry.frameHeight, ticket: ticket)
         var endImage: TensorCore.RGBImage?
         if let source = request.endImage {
-            endImage = try reader.read(source, what: "end image", fittingWidth: entry.frameWidth, height: entry.frameHeight)
+            endImage = try reader.read(source, what: "end image", fittingWidth: entry.frameWidth, height: entry.frameHeight, ticket: ticket)
         }
+        if let abandoned = ticket.abandoned { throw abandoned }
         var output: OwnedDescriptor?
         if let requested = request.output {
             let copy = fcntl(requested.fileDescriptor, F_DUPFD_CLOEXEC, 0)
@@ -148,9 +152,12 @@ public final class JobEngine: Sendable {
         }
 
         let snapshot: JobSnapshot = try mutate { state, events throws(ServiceError) in
-            guard !state.shuttingDown else {
+            do throws(ServiceError) {
+                if let abandoned = ticket.abandoned { throw abandoned }
+                try state.checkAccepting(limit: configuration.maxQueueLength)
+            } catch {
                 output?.close()
-                throw ServiceError(.shuttingDown, "the daemon is stopping and accepts no new jobs; try again once it is back")
+                throw error
             }
             let id = state.nextID
             state.nextID += 1
@@ -174,6 +181,30 @@ public final class JobEngine: Sendable {
     public func cancel(job id: UInt64) -> Bool {
         cancel([id], reason: ServiceError(.cancelled, "the job was cancelled by its caller"))
     }
+
+    /// Makes every image read in progress give up (within 0.1 s) and its submit fail with
+    /// ShuttingDown: the first step of a shutdown, so that every Animate gets its answer.
+    public func abandonReads() {
+        state.withLock { state in
+            for ticket in state.reading.values { ticket.abandon(Self.stoppingWhileReading) }
+        }
+    }
+
+    /// Makes the image reads of `owner` (e.g. a client that went away) give up within 0.1 s;
+    /// returns how many there were.
+    @discardableResult
+    public func abandonReads(ownedBy owner: String, reason: String) -> Int {
+        state.withLock { state in
+            let tickets = state.reading.values.filter { $0.owner == owner }
+            for ticket in tickets { ticket.abandon(ServiceError(.cancelled, reason)) }
+            return tickets.count
+        }
+    }
+
+    /// Submissions still reading their images.
+    public var readsInProgress: Int { state.withLock { $0.reading.count } }
+
+    static let stoppingWhileReading = ServiceError(.shuttingDown, "the daemon is stopping; the image was not read (submit it again once the daemon is back)")
 
     /// Cancels every unfinished job of `owner` (e.g. a client that went away); returns how many.
     @discardableResult
@@ -286,6 +317,7 @@ public final class JobEngine: Sendable {
         mutate { state, events in
             guard !state.shuttingDown else { return }
             state.shuttingDown = true
+            for ticket in state.reading.values { ticket.abandon(Self.stoppingWhileReading) }
             let stopping = ServiceError(.shuttingDown, "the daemon is stopping; the job was not started (submit it again once the daemon is back)")
             for id in state.queue {
                 finish(id, outcome: .failure(stopping), state: &state, events: &events)
@@ -459,8 +491,8 @@ struct EngineState: Sendable {
     var loaded: LoadedModel?
     /// The worker is loading a model.
     var loading = false
-    /// Submissions reading their image, each holding a place in the queue.
-    var reservations = 0
+    /// Submissions reading their images (no place in the queue held).
+    var reading: [ObjectIdentifier: IntakeTicket] = [:]
     var nextID: UInt64 = 1
     var shuttingDown = false
 
@@ -475,8 +507,18 @@ struct EngineState: Sendable {
         if shuttingDown {
             throw ServiceError(.shuttingDown, "the daemon is stopping and accepts no new jobs; try again once it is back")
         }
-        if queue.count + reservations >= limit {
-            throw .busy("the queue is full (\(limit) jobs waiting); try again when a job has finished")
+        if queue.count >= limit {
+            throw .busy("the queue is full: \(queue.count) jobs waiting, the most it holds; try again when a job has finished")
+        }
+    }
+
+    func checkReads(of owner: String, perCaller: Int, all: Int) throws(ServiceError) {
+        let own = reading.values.count { $0.owner == owner }
+        if own >= perCaller {
+            throw .busy("this connection already has \(own) images being read, the most allowed at once; finish writing them (close the writing end) or wait for their replies")
+        }
+        if reading.count >= all {
+            throw .busy("\(reading.count) images are being read for other callers, the most at once; try again in a moment")
         }
     }
 }

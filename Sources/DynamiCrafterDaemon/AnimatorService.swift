@@ -27,6 +27,8 @@ final class AnimatorService: Sendable {
     private let jobObjects = Mutex<[UInt64: DBusObject]>([:])
     private let callers: Mutex<CallerWatch?> = Mutex(nil)
     private let accepting = Atomic<Bool>(true)
+    /// Animate calls reading their image, not answered yet (a shutdown waits for their replies).
+    private let animating = Atomic<Int>(0)
 
     init(connection: DBusConnection, engine: JobEngine, interfaces: (manager: DBusInterfaceInfo, job: DBusInterfaceInfo),
          version: String, logger: Logger) {
@@ -44,8 +46,12 @@ final class AnimatorService: Sendable {
         let logger = logger
         callers.withLock {
             $0 = CallerWatch(connection: connection, logger: logger) { name in
-                let count = engine.cancelJobs(ownedBy: name, reason: "the job's caller (\(name)) left the bus")
-                if count > 0 { logger.info("client \(name) left the bus: cancelled \(count) job(s)") }
+                let reason = "the job's caller (\(name)) left the bus"
+                let reads = engine.abandonReads(ownedBy: name, reason: reason)
+                let jobs = engine.cancelJobs(ownedBy: name, reason: reason)
+                if reads + jobs > 0 {
+                    logger.info("client \(name) left the bus: abandoned \(reads) image read(s), cancelled \(jobs) job(s)")
+                }
             }
         }
         engine.setObserver { [weak self] event in self?.publish(event) }
@@ -127,21 +133,30 @@ final class AnimatorService: Sendable {
         } catch {
             throw error.dbusError
         }
+        // Watched from now: a caller that leaves while its image is still being read has the
+        // read abandoned at once (and, once queued, its job cancelled).
+        callers.withLock { $0 }?.watch(sender)
         // Reading the image may block for as long as a pipe takes (up to the read deadline):
         // a thread of its own, so slow clients never hold up the shared queues. The engine
-        // bounds how many such reads run at once (places in the queue are held while reading).
+        // bounds how many such reads run at once, per caller and in all.
+        animating.add(1, ordering: .acquiringAndReleasing)
         Thread.detachNewThread { [weak self] in
             do {
                 let snapshot = try engine.submit(try arguments.request(owner: sender))
+                // Again: catches a caller that left before the watch above was in place.
                 self?.callers.withLock { $0 }?.watch(sender)
                 reply.send([.objectPath(Self.jobPath(snapshot.id))])
             } catch {
                 reply.fail(error.dbusError)
             }
+            self?.animating.subtract(1, ordering: .acquiringAndReleasing)
             // The descriptors are closed only now that the engine is done with them.
             withExtendedLifetime(arguments) {}
         }
     }
+
+    /// Animate calls whose reply has not been sent yet.
+    var unansweredAnimateCalls: Int { animating.load(ordering: .acquiring) }
 
     static func modelList(_ models: [ModelInfo]) -> DBusValue {
         .array("(sa{sv})", models.map { info in

@@ -1,6 +1,8 @@
 import AnimationService
 import DiffusionPipeline
 import Foundation
+import InMemoryLogging
+import Logging
 import Testing
 #if canImport(Glibc)
 import Glibc
