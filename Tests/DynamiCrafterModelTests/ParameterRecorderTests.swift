@@ -49,4 +49,37 @@ import Weights
                                                         bias: nil, precision: .f32)
         }
     }
+
+    /// The manifest is what loading reads, plus the tensors no block reads: the schedule
+    /// buffers and the OpenCLIP parts DynamiCrafter does not run.
+    @Test(arguments: ["tiny-256", "tiny-512"])
+    func manifestIsWhatLoadingReads(name: String) throws {
+        guard let golden = ManifestFixtures.goldenDirectory else { return }  // shared data not present
+        let config = try ManifestFixtures.config("config-\(name).json")
+        let manifest = try ParameterManifest(config: config)
+        let recording = UNetRecordingArchive(base: try WeightFile.open(golden + "/\(name)/weights.safetensors"))
+        _ = try ModelNetworks(parameters: ParameterSource(archive: recording), config: config,
+                              context: ComputeContext(backend: try ComputeBackends.make(.openblas)))
+        #expect(recording.read.isSubset(of: Set(manifest.keys)))
+        let lastTextBlock = "cond_stage_model.model.transformer.resblocks.\(try config.textEncoderArchitecture().textCfg.layers - 1)."
+        func unread(_ key: String) -> Bool {
+            CheckpointKeys.scheduleBuffers.contains(key) || key == CheckpointKeys.scaleArr
+                || key.hasSuffix("text_projection") || key.hasSuffix("logit_scale") || key.hasPrefix(lastTextBlock)
+                || (key.hasPrefix("embedder.model.") && !key.hasPrefix("embedder.model.visual."))
+                || key == "embedder.model.visual.proj" || key.hasPrefix("embedder.model.visual.ln_post.")
+        }
+        let notRead = manifest.keys.filter { !recording.read.contains($0) }
+        #expect(notRead.allSatisfy(unread), "read by no block: \(notRead.filter { !unread($0) })")
+        #expect(manifest.keys.filter(unread).allSatisfy { !recording.read.contains($0) })
+    }
+
+    /// The published models' manifests are derived without loading anything: quickly, and
+    /// without the gigabytes their weights would take.
+    @Test func realSizeManifestIsCheap() throws {
+        let start = Date()
+        for preset in Preset.all { _ = try ParameterManifest(config: preset.config) }
+        // About 40 ms each in a debug build on a loaded machine; the bound only catches a return
+        // to real allocation or packing (seconds to minutes).
+        #expect(Date().timeIntervalSince(start) < 30)
+    }
 }
