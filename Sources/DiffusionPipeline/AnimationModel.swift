@@ -38,21 +38,12 @@ public struct AnimationModel: Sendable {
         self.context = context
         self.parameterization = parameterization
         self.tokenizer = try tokenizer ?? CLIPTokenizer.shared()
-        let root = ParameterSource(archive: archive)
-        // The OpenCLIP towers (a third of the checkpoint) run once per job: their Linear layers
-        // read the mapped file when they run instead of holding packed copies between jobs.
-        let encoders = context.with(residency: .streamed)
-        let text = try config.textEncoderArchitecture()
-        textEncoder = try CLIPTextEncoder(parameters: root.scoped("cond_stage_model").scoped("model"),
-                                          configuration: CLIPTextEncoder.Configuration(text.textCfg), context: encoders)
-        let vision = try config.imageEncoderArchitecture()
-        visionEncoder = try CLIPVisionEncoder(parameters: root.scoped("embedder").scoped("model").scoped("visual"),
-                                              configuration: CLIPVisionEncoder.Configuration(vision.visionCfg), context: encoders)
-        resampler = try Resampler(parameters: root.scoped("image_proj_model"),
-                                  configuration: Resampler.Configuration(p.imageProjStageConfig.params), context: context)
-        vae = try VAE(parameters: root.scoped("first_stage_model"), config: p.firstStageConfig.params,
-                      scaleFactor: p.scaleFactor, context: context)
-        unet = try UNet(parameters: root.scoped("model").scoped("diffusion_model"), config: p.unetConfig.params, context: context)
+        let networks = try ModelNetworks(parameters: ParameterSource(archive: archive), config: config, context: context)
+        textEncoder = networks.textEncoder
+        visionEncoder = networks.visionEncoder
+        resampler = networks.resampler
+        vae = networks.vae
+        unet = networks.unet
         noiseSchedule = try NoiseSchedule(timesteps: p.timesteps, linearStart: p.linearStart, linearEnd: p.linearEnd,
                                           rescaleZeroTerminalSNR: p.rescaleBetasZeroSnr, parameterization: parameterization)
         // What was read to copy small parameters (norms, biases, embeddings) stays cached by

@@ -41,7 +41,7 @@ public struct CrossAttention: Sendable {
             if learnableImageScale {
                 // A 0-dim parameter in the checkpoints (`nn.Parameter(torch.tensor(0.))`); a
                 // one-element vector is read the same way (the manifest check flags it).
-                let shape = parameters.archive.info(named: parameters.key("alpha"))?.shape == [1] ? [1] : []
+                let shape = parameters.storedShape("alpha") == [1] ? [1] : []
                 let alpha = try parameters.floats("alpha", shape: shape).scalars[0]
                 imageGate = Float(tanh(Double(alpha))) + 1
             } else {

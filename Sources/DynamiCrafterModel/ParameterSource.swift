@@ -6,29 +6,66 @@ import Weights
 ///
 /// Blocks ask for their tensors by the checkpoint's own names (`scoped("attn1").tensor("to_q.weight", …)`),
 /// so a block's code reads like the reference module it ports.
+///
+/// A source can also be a `ParameterRecorder`: then every request is written down (key and
+/// shape) and answered with a placeholder, so building the blocks lists the checkpoint they
+/// expect (`ParameterManifest`) without reading or allocating any weights.
 public struct ParameterSource: Sendable {
-    public let archive: any WeightArchive
+    enum Backing: Sendable {
+        case archive(any WeightArchive)
+        case recorder(ParameterRecorder)
+    }
+
+    let backing: Backing
     public let prefix: String
 
     public init(archive: any WeightArchive, prefix: String = "") {
-        self.archive = archive
+        backing = .archive(archive)
+        self.prefix = prefix
+    }
+
+    /// A source that records what is asked of it (see `ParameterRecorder`).
+    public init(recorder: ParameterRecorder, prefix: String = "") {
+        backing = .recorder(recorder)
+        self.prefix = prefix
+    }
+
+    private init(backing: Backing, prefix: String) {
+        self.backing = backing
         self.prefix = prefix
     }
 
     /// The same archive under `prefix + name + "."`.
     public func scoped(_ name: String) -> ParameterSource {
-        ParameterSource(archive: archive, prefix: prefix + name + ".")
+        ParameterSource(backing: backing, prefix: prefix + name + ".")
     }
 
     /// The full key of a tensor of this scope.
     public func key(_ name: String) -> String { prefix + name }
 
-    /// Whether this scope holds `name`.
-    public func contains(_ name: String) -> Bool { archive.contains(key(name)) }
+    /// Whether this scope holds `name`. A recorder holds nothing, so blocks that choose between
+    /// namings by what the file has record the canonical one.
+    public func contains(_ name: String) -> Bool {
+        switch backing {
+        case .archive(let archive): archive.contains(key(name))
+        case .recorder: false
+        }
+    }
+
+    /// The shape `name` has in the file, if it is there (nil from a recorder).
+    public func storedShape(_ name: String) -> [Int]? {
+        guard case .archive(let archive) = backing else { return nil }
+        return archive.info(named: key(name))?.shape
+    }
 
     /// The tensor `name`, which must be a float tensor of exactly `shape`.
     public func tensor(_ name: String, shape: [Int]) throws -> TensorData {
         let k = key(name)
+        let archive: any WeightArchive
+        switch backing {
+        case .archive(let a): archive = a
+        case .recorder(let recorder): return try recorder.placeholder(key: k, shape: shape)
+        }
         guard let info = archive.info(named: k) else {
             throw ModelLoadError.missing(key: k, expected: shape, file: archive.path)
         }
@@ -43,7 +80,16 @@ public struct ParameterSource: Sendable {
 
     /// The tensor `name` as float32 (for small parameters: norms, biases, embeddings).
     public func floats(_ name: String, shape: [Int]) throws -> Tensor {
-        try tensor(name, shape: shape).toTensor()
+        switch backing {
+        case .archive: try tensor(name, shape: shape).toTensor()
+        case .recorder(let recorder): try recorder.placeholderFloats(key: key(name), shape: shape)
+        }
+    }
+
+    /// A tensor the checkpoint holds that no block reads (OpenCLIP's unused heads, the
+    /// schedule buffers): listed by a recorder, ignored when loading.
+    public func declare(_ name: String, shape: [Int]) throws {
+        if case .recorder(let recorder) = backing { try recorder.record(key: key(name), shape: shape) }
     }
 }
 
