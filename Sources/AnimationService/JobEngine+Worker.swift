@@ -2,6 +2,7 @@ import DiffusionPipeline
 import Foundation
 import MediaIO
 import TensorCore
+import TensorStorage
 import Weights
 
 /// The worker thread: takes commands first, then jobs in order, and runs each to its end.

@@ -4,6 +4,7 @@ import Foundation
 import MediaIO
 import Synchronization
 import TensorCore
+import TensorStorage
 
 /// The animation service without any transport: a bounded first-in-first-out queue of jobs
 /// run one at a time on one dedicated worker thread (never the Swift cooperative pool: a job

@@ -2,6 +2,7 @@ import CLIPTokenizer
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TensorStorage
 
 /// Observers and controls of one run. All are called on the running thread.
 public struct AnimationHooks {

@@ -1,6 +1,7 @@
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TensorStorage
 import Weights
 
 /// A small random-weight model with the real architecture's structure (the 256 model's code

@@ -6,6 +6,7 @@ import MediaIO
 import ModelStore
 import Synchronization
 import TensorCore
+import TensorStorage
 import Weights
 
 /// `dynamicrafter animate`: one image (two for interpolation) to a video file.

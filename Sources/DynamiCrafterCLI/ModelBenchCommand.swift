@@ -3,6 +3,7 @@ import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TensorStorage
 import Weights
 
 /// `dynamicrafter bench model`: the whole model at its real sizes, from random weights.

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The OpenCLIP ViT as DynamiCrafter's `FrozenOpenCLIPImageEmbedderV2` runs it: patchify with
 /// `conv1` (kernel = stride = patch, no bias), prepend `class_embedding`, add

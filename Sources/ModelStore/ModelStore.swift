@@ -1,6 +1,7 @@
 import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
+import TensorStorage
 import Weights
 
 /// The models directory: one folder per installed model, `DIR/<name>/model.ckpt` (or

@@ -3,6 +3,7 @@ import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TensorStorage
 import Weights
 
 /// Runs every case of a golden manifest through the port — the networks from the case's

@@ -2,6 +2,7 @@ import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TensorStorage
 import Testing
 import Weights
 

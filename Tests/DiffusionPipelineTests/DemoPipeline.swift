@@ -2,6 +2,7 @@ import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TensorStorage
 
 /// The demo model at 32×32 frames, written to a temporary folder (removed with this object)
 /// and loaded with the default backend.

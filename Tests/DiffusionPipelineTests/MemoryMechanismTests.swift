@@ -3,6 +3,7 @@ import DynamiCrafterModel
 import Foundation
 import Synchronization
 import TensorCore
+import TensorStorage
 import Testing
 import Weights
 

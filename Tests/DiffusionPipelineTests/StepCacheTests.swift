@@ -2,6 +2,7 @@ import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TensorStorage
 import Testing
 
 /// Step caching (`cacheInterval`) through whole runs of the demo model.

@@ -1,5 +1,6 @@
 import DynamiCrafterModel
 import Foundation
+import TensorStorage
 import Testing
 import Weights
 

@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import TensorStorage
 import TestingSupport
 
 /// A test-only safetensors reader for the fixtures in `Fixtures/` (the `Weights` module has the

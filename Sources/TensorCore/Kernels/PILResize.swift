@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// The reference's image load transform, bit-exact: Pillow's bilinear resize (fixed-point
 /// integer arithmetic), torchvision's `Resize(shorter side)` + `CenterCrop` (zero padding,
 /// round-half-to-even offsets), and the conversion to float in [-1, 1].

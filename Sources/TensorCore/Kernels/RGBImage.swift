@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// An 8-bit RGB image, row-major `[height, width, 3]` (the layout decoders hand out and the
 /// reference stores its uint8 images in).
 public struct RGBImage: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Synchronization
+import TensorStorage
 
 /// Reusable per-call buffers: scratchpads, bf16 copies of inputs, blocked-layout
 /// activations.
