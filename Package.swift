@@ -58,6 +58,14 @@ let package = Package(
             dependencies: ["TensorStorage", "COpenBLAS", "CDNNL"],
             swiftSettings: strictness + vectorFlags
         ),
+        // 8-bit RGB images and the reference's image preprocessing (Pillow resize, torchvision
+        // crop, CLIP's resize and normalisation): above storage, below the compute backends, so
+        // that MediaIO decodes into it without linking them.
+        .target(
+            name: "Imaging",
+            dependencies: ["TensorStorage"],
+            swiftSettings: strictness + vectorFlags
+        ),
         .systemLibrary(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
@@ -75,7 +83,7 @@ let package = Package(
         ),
         .target(
             name: "DiffusionPipeline",
-            dependencies: ["TensorStorage", "TensorCore", "Weights", "CLIPTokenizer", "DynamiCrafterModel"],
+            dependencies: ["TensorStorage", "TensorCore", "Imaging", "Weights", "CLIPTokenizer", "DynamiCrafterModel"],
             swiftSettings: strictness + vectorFlags
         ),
         .target(
@@ -86,14 +94,14 @@ let package = Package(
         // `dynamicrafter check-reference`: runs golden-tensor manifests against the port.
         .target(
             name: "ReferenceCheck",
-            dependencies: ["TensorStorage", "TensorCore", "Weights", "CLIPTokenizer", "DynamiCrafterModel", "DiffusionPipeline"],
+            dependencies: ["TensorStorage", "TensorCore", "Imaging", "Weights", "CLIPTokenizer", "DynamiCrafterModel", "DiffusionPipeline"],
             swiftSettings: strictness
         ),
         // The daemon's job engine: model registry, queue, jobs, progress, cancellation. Knows
         // nothing of D-Bus (the daemon's D-Bus layer maps it onto the bus).
         .target(
             name: "AnimationService",
-            dependencies: ["TensorStorage", "TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ModelStore"],
+            dependencies: ["TensorStorage", "TensorCore", "Imaging", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ModelStore"],
             swiftSettings: strictness
         ),
         // Installed models: fetch (HTTP with resume and SHA-256 verification), add, list, remove.
@@ -110,7 +118,7 @@ let package = Package(
         ),
         .target(
             name: "MediaIO",
-            dependencies: ["CGStreamer"],
+            dependencies: ["CGStreamer", "Imaging"],
             swiftSettings: strictness
         ),
         // The D-Bus layer: a Swift wrapper over libdbus (connection on a dispatch source,
@@ -128,7 +136,7 @@ let package = Package(
         .executableTarget(
             name: "DynamiCrafterCLI",
             dependencies: [
-                "TensorStorage", "TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ReferenceCheck", "ModelStore",
+                "TensorStorage", "TensorCore", "Imaging", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ReferenceCheck", "ModelStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictness + vectorFlags
@@ -149,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TensorCoreTests",
-            dependencies: ["TensorStorage", "TensorCore", "Weights", "TestingSupport"],
+            dependencies: ["TensorStorage", "TensorCore", "Imaging", "Weights", "TestingSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
@@ -174,7 +182,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DiffusionPipelineTests",
-            dependencies: ["DiffusionPipeline", "DynamiCrafterModel", "CLIPTokenizer", "Weights", "TensorStorage", "TensorCore"],
+            dependencies: ["DiffusionPipeline", "DynamiCrafterModel", "CLIPTokenizer", "Weights", "TensorStorage", "TensorCore", "Imaging"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
@@ -185,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AnimationServiceTests",
-            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "TensorStorage", "TensorCore"],
+            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "Imaging", "TensorStorage", "TensorCore"],
             swiftSettings: strictness
         ),
         .testTarget(
@@ -210,7 +218,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MediaIOTests",
-            dependencies: ["MediaIO"],
+            dependencies: ["MediaIO", "Imaging"],
             swiftSettings: strictness
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import DiffusionPipeline
 import Foundation
+import Imaging
 import MediaIO
 import TensorCore
 import TensorStorage
@@ -18,8 +19,8 @@ extension JobEngine {
         let id: UInt64
         let entry: ModelEntry
         let settings: AnimationSettings
-        let image: TensorCore.RGBImage
-        let endImage: TensorCore.RGBImage?
+        let image: RGBImage
+        let endImage: RGBImage?
         let output: OwnedDescriptor?
         let outputFormat: OutputFormat
         let control: JobControl
@@ -204,11 +205,11 @@ extension JobEngine {
         }
         let path = "\(temporaryDirectory)/job-\(id).\(format.rawValue)"
         defer { unlink(path) }
-        var images: [MediaIO.RGBImage] = []
+        var images: [RGBImage] = []
         let frameBytes = frames.width * frames.height * 3
         for index in 0..<frames.count {
             let start = index * frameBytes
-            images.append(try MediaIO.RGBImage(width: frames.width, height: frames.height,
+            images.append(try RGBImage(width: frames.width, height: frames.height,
                                                pixels: Array(frames.packed[start..<(start + frameBytes)])))
         }
         try VideoEncoder.write(frames: images, fps: frames.fps, to: path, format: videoFormat, isCancelled: { control.isCancelled })

@@ -1,6 +1,7 @@
 import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
+import Imaging
 import MediaIO
 import Synchronization
 import TensorCore
@@ -137,7 +138,7 @@ public final class JobEngine: Sendable {
             }
         }
         let image = try reader.read(request.image, what: "image", fittingWidth: entry.frameWidth, height: entry.frameHeight)
-        var endImage: TensorCore.RGBImage?
+        var endImage: RGBImage?
         if let source = request.endImage {
             endImage = try reader.read(source, what: "end image", fittingWidth: entry.frameWidth, height: entry.frameHeight)
         }

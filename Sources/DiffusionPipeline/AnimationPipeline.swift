@@ -1,6 +1,7 @@
 import CLIPTokenizer
 import DynamiCrafterModel
 import Foundation
+import Imaging
 import TensorCore
 import TensorStorage
 

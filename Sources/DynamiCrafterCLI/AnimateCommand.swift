@@ -205,8 +205,8 @@ struct AnimateCommand: ParsableCommand {
             writeToStandardError("warning: the model was trained on \(loaded.trainedFrameCount) frames; with \(settings.frames) every frame sees all image tokens (as the reference does), and quality may suffer\n")
         }
         let pipeline = AnimationPipeline(model: loaded)
-        let startTensor = try pipeline.prepareImage(Self.tensorImage(start))
-        let endTensor = try end.map { try pipeline.prepareImage(Self.tensorImage($0)) }
+        let startTensor = try pipeline.prepareImage(start)
+        let endTensor = try end.map { try pipeline.prepareImage($0) }
 
         Interruption.install()
         defer { Interruption.uninstall() }
@@ -227,7 +227,7 @@ struct AnimateCommand: ParsableCommand {
                                                    "cache_interval": String(settings.cacheInterval)],
                                         to: latentOut)
         }
-        let frames = try result.frames.map { try MediaIO.RGBImage(width: $0.width, height: $0.height, pixels: $0.pixels) }
+        let frames = result.frames
         try VideoEncoder.write(frames: frames, fps: settings.outputFPS, to: output, format: format,
                                isCancelled: { Interruption.requested })
         progress.finish()
@@ -255,10 +255,6 @@ struct AnimateCommand: ParsableCommand {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let parent = String(path[..<slash])
         return parent.isEmpty ? "/" : parent
-    }
-
-    static func tensorImage(_ image: MediaIO.RGBImage) throws -> TensorCore.RGBImage {
-        try TensorCore.RGBImage(width: image.width, height: image.height, pixels: image.pixels)
     }
 }
 

@@ -62,7 +62,7 @@ public struct CLIPVisionEncoder: Sendable {
     }
 
     /// The CLIP-preprocessed images `[N, 3, imageSize, imageSize]` (NCHW, as
-    /// `Kernels.clipPreprocess` returns them) → tokens `[N, 1 + grid², width]`.
+    /// `ImagePreprocessing.clipPreprocess` returns them) → tokens `[N, 1 + grid², width]`.
     /// `tap` sees "ln_pre", "block0", "block1", ….
     public func encode(_ images: Tensor, tap: ((String, Tensor) -> Void)? = nil) throws -> Tensor {
         let c = configuration

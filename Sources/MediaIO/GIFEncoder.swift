@@ -1,3 +1,5 @@
+import Imaging
+
 /// Animated GIF89a, written here because Debian's GStreamer has no GIF encoder (no `gifenc`,
 /// no `avenc_gif`). One global colour table (see `GIFPalette`), full frames kept in place
 /// (disposal "do not dispose"), LZW-compressed, looping forever (NETSCAPE2.0 extension).

@@ -2,6 +2,7 @@ import CLIPTokenizer
 import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
+import Imaging
 import TensorCore
 import TensorStorage
 import Weights

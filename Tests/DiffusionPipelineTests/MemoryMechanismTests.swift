@@ -1,6 +1,7 @@
 import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
+import Imaging
 import Synchronization
 import TensorCore
 import TensorStorage

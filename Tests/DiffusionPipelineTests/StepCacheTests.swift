@@ -1,6 +1,7 @@
 import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
+import Imaging
 import TensorCore
 import TensorStorage
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import TensorCore
 import TensorStorage
 import TestingSupport
