@@ -104,10 +104,11 @@ let package = Package(
             dependencies: ["TensorStorage", "TensorCore", "Imaging", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ModelStore"],
             swiftSettings: strictness
         ),
-        // Installed models: fetch (HTTP with resume and SHA-256 verification), add, list, remove.
+        // Installed models: fetch (HTTP with resume and SHA-256 verification), add, list, remove,
+        // and finding a model's weights and configuration (ModelLocation). Below the pipeline.
         .target(
             name: "ModelStore",
-            dependencies: ["TensorStorage", "TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline"],
+            dependencies: ["TensorStorage", "Weights", "DynamiCrafterModel"],
             swiftSettings: strictness
         ),
         // Media I/O: image decoding and video encoding through GStreamer (appsrc/appsink).

@@ -2,6 +2,7 @@ import DiffusionPipeline
 import Foundation
 import Imaging
 import MediaIO
+import ModelStore
 import TensorCore
 import TensorStorage
 import Weights

@@ -3,6 +3,7 @@ import DynamiCrafterModel
 import Foundation
 import Imaging
 import MediaIO
+import ModelStore
 import Synchronization
 import TensorCore
 import TensorStorage

@@ -158,7 +158,8 @@ struct AnimateCommand: ParsableCommand {
         let start = try ImageDecoder.decode(path: image)
         let end = try endImage.map { try ImageDecoder.decode(path: $0) }
 
-        let location = try ModelLocation.resolve(model: try Self.modelPath(model), config: config, mode: mode)
+        let location = try ModelLocation.resolve(model: try Self.modelPath(model), config: config,
+                                                mode: mode.map(PresetConditioningMode.init))
         var options = AnimationOptions(prompt: prompt)
         options.frames = frames
         options.steps = steps

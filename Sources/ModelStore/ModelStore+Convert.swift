@@ -1,7 +1,5 @@
-import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
-import TensorCore
 import TensorStorage
 import Weights
 
