@@ -1,7 +1,6 @@
 import Imaging
 import MediaIO
 import TensorCore
-import TensorStorage
 
 /// Turns an `ImageSource` into the model's input: reads the descriptor (bounded in size and
 /// time), decodes encoded images with GStreamer (the size limits are checked on the

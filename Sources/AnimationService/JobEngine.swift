@@ -6,7 +6,6 @@ import MediaIO
 import ModelStore
 import Synchronization
 import TensorCore
-import TensorStorage
 
 /// The animation service without any transport: a bounded first-in-first-out queue of jobs
 /// run one at a time on one dedicated worker thread (never the Swift cooperative pool: a job

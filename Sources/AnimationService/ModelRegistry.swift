@@ -3,7 +3,6 @@ import DynamiCrafterModel
 import Foundation
 import ModelStore
 import Synchronization
-import TensorStorage
 import Weights
 
 /// The models installed in one directory. Every sub-folder and every `.safetensors`/`.ckpt`

@@ -5,7 +5,6 @@ import DiffusionPipeline
 import Dispatch
 import Foundation
 import Synchronization
-import TensorStorage
 
 /// The D-Bus face of a `JobEngine`: the manager object, the job objects under
 /// /org/dynamicrafter/Animator1/Job, every engine change mapped to PropertiesChanged and

@@ -1,6 +1,5 @@
 import DynamiCrafterModel
 import Foundation
-import TensorStorage
 import Weights
 
 /// What a weights file must fit before it is installed: a preset's key manifest, or the one

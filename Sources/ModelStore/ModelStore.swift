@@ -1,6 +1,5 @@
 import DynamiCrafterModel
 import Foundation
-import TensorStorage
 import Weights
 
 /// The models directory: one folder per installed model, `DIR/<name>/model.ckpt` (or

@@ -1,6 +1,5 @@
 import DynamiCrafterModel
 import Foundation
-import TensorStorage
 import Testing
 import Weights
 

@@ -1,5 +1,4 @@
 import Synchronization
-import TensorStorage
 
 /// Reusable per-call buffers: scratchpads, bf16 copies of inputs, blocked-layout
 /// activations.
