@@ -29,6 +29,7 @@ let package = Package(
     products: [
         .executable(name: "dynamicrafter", targets: ["DynamiCrafterCLI"]),
         .executable(name: "dynamicrafterd", targets: ["DynamiCrafterDaemon"]),
+        .library(name: "TensorStorage", targets: ["TensorStorage"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "Weights", targets: ["Weights"]),
     ],
@@ -49,9 +50,23 @@ let package = Package(
             name: "CDNNL",
             providers: [.apt(["libdnnl-dev"])]
         ),
+        // Tensors as stored values: dtypes, bytes (heap or mapped), float32 tensors and their
+        // memory pool. No compute library: what reads weights links this, not oneDNN/OpenBLAS.
+        .target(
+            name: "TensorStorage",
+            swiftSettings: strictness + vectorFlags
+        ),
         .target(
             name: "TensorCore",
-            dependencies: ["COpenBLAS", "CDNNL"],
+            dependencies: ["TensorStorage", "COpenBLAS", "CDNNL"],
+            swiftSettings: strictness + vectorFlags
+        ),
+        // 8-bit RGB images and the reference's image preprocessing (Pillow resize, torchvision
+        // crop, CLIP's resize and normalisation): above storage, below the compute backends, so
+        // that MediaIO decodes into it without linking them.
+        .target(
+            name: "Imaging",
+            dependencies: ["TensorStorage"],
             swiftSettings: strictness + vectorFlags
         ),
         .systemLibrary(
@@ -66,37 +81,38 @@ let package = Package(
         ),
         .target(
             name: "DynamiCrafterModel",
-            dependencies: ["TensorCore", "Weights", .product(name: "Yams", package: "Yams")],
+            dependencies: ["TensorStorage", "TensorCore", "Weights", .product(name: "Yams", package: "Yams")],
             swiftSettings: strictness + vectorFlags
         ),
         .target(
             name: "DiffusionPipeline",
-            dependencies: ["TensorCore", "Weights", "CLIPTokenizer", "DynamiCrafterModel"],
+            dependencies: ["TensorStorage", "TensorCore", "Imaging", "Weights", "CLIPTokenizer", "DynamiCrafterModel"],
             swiftSettings: strictness + vectorFlags
         ),
         .target(
             name: "Weights",
-            dependencies: ["TensorCore"],
+            dependencies: ["TensorStorage"],
             swiftSettings: strictness
         ),
         // `dynamicrafter check-reference`: runs golden-tensor manifests against the port.
         .target(
             name: "ReferenceCheck",
-            dependencies: ["TensorCore", "Weights", "CLIPTokenizer", "DynamiCrafterModel", "DiffusionPipeline"],
+            dependencies: ["TensorStorage", "TensorCore", "Imaging", "Weights", "CLIPTokenizer", "DynamiCrafterModel", "DiffusionPipeline"],
             swiftSettings: strictness
         ),
         // The daemon's job engine: model registry, queue, jobs, progress, cancellation. Knows
         // nothing of D-Bus (the daemon's D-Bus layer maps it onto the bus).
         .target(
             name: "AnimationService",
-            dependencies: ["TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ModelStore",
+            dependencies: ["TensorStorage", "TensorCore", "Imaging", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ModelStore",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictness
         ),
-        // Installed models: fetch (HTTP with resume and SHA-256 verification), add, list, remove.
+        // Installed models: fetch (HTTP with resume and SHA-256 verification), add, list, remove,
+        // and finding a model's weights and configuration (ModelLocation). Below the pipeline.
         .target(
             name: "ModelStore",
-            dependencies: ["TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline",
+            dependencies: ["TensorStorage", "Weights", "DynamiCrafterModel",
                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictness
         ),
@@ -113,7 +129,7 @@ let package = Package(
         ),
         .target(
             name: "MediaIO",
-            dependencies: ["CGStreamer", "CGIF"],
+            dependencies: ["CGStreamer", "CGIF", "Imaging"],
             swiftSettings: strictness
         ),
         // The D-Bus layer: a Swift wrapper over libdbus (connection on a dispatch source,
@@ -131,7 +147,7 @@ let package = Package(
         .executableTarget(
             name: "DynamiCrafterCLI",
             dependencies: [
-                "TensorCore", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ReferenceCheck", "ModelStore",
+                "TensorStorage", "TensorCore", "Imaging", "Weights", "DynamiCrafterModel", "DiffusionPipeline", "MediaIO", "ReferenceCheck", "ModelStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictness + vectorFlags
@@ -139,7 +155,7 @@ let package = Package(
         .executableTarget(
             name: "DynamiCrafterDaemon",
             dependencies: [
-                "TensorCore", "DBusKit", "AnimationService", "MediaIO", "DiffusionPipeline", "DynamiCrafterModel",
+                "TensorStorage", "TensorCore", "DBusKit", "AnimationService", "MediaIO", "DiffusionPipeline", "DynamiCrafterModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -150,49 +166,49 @@ let package = Package(
         ),
         .target(
             name: "TestingSupport",
-            dependencies: ["TensorCore", "Weights"],
+            dependencies: ["TensorStorage", "TensorCore", "Weights"],
             path: "Tests/TestingSupport",
             swiftSettings: strictness
         ),
         .testTarget(
             name: "TensorCoreTests",
-            dependencies: ["TensorCore", "Weights", "TestingSupport"],
+            dependencies: ["TensorStorage", "TensorCore", "Imaging", "Weights", "TestingSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
         .testTarget(
             name: "WeightsTests",
-            dependencies: ["Weights", "TensorCore", "TestingSupport"],
+            dependencies: ["Weights", "TensorStorage", "TestingSupport"],
             exclude: ["LibFuzzer"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
         .testTarget(
             name: "CLIPTokenizerTests",
-            dependencies: ["CLIPTokenizer", "CZlib", "Weights", "TensorCore"],
+            dependencies: ["CLIPTokenizer", "CZlib", "Weights", "TensorStorage", "TensorCore"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
         .testTarget(
             name: "DynamiCrafterModelTests",
-            dependencies: ["DynamiCrafterModel", "Weights", "TensorCore", "TestingSupport"],
+            dependencies: ["DynamiCrafterModel", "Weights", "TensorStorage", "TensorCore", "TestingSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
         .testTarget(
             name: "DiffusionPipelineTests",
-            dependencies: ["DiffusionPipeline", "DynamiCrafterModel", "CLIPTokenizer", "Weights", "TensorCore"],
+            dependencies: ["DiffusionPipeline", "DynamiCrafterModel", "CLIPTokenizer", "Weights", "TensorStorage", "TensorCore", "Imaging"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
         .testTarget(
             name: "ReferenceCheckTests",
-            dependencies: ["ReferenceCheck", "DiffusionPipeline", "DynamiCrafterModel", "Weights", "TensorCore", "TestingSupport"],
+            dependencies: ["ReferenceCheck", "DiffusionPipeline", "DynamiCrafterModel", "Weights", "TensorStorage", "TensorCore", "TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(
             name: "AnimationServiceTests",
-            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "TensorCore",
+            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "Imaging", "TensorStorage", "TensorCore",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "InMemoryLogging", package: "swift-log")],
             swiftSettings: strictness
@@ -209,7 +225,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ModelStoreTests",
-            dependencies: ["ModelStore", "DiffusionPipeline", "DynamiCrafterModel", "Weights", "TensorCore", "TestingSupport"],
+            dependencies: ["ModelStore", "DiffusionPipeline", "DynamiCrafterModel", "Weights", "TensorStorage", "TensorCore", "TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(
@@ -219,7 +235,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MediaIOTests",
-            dependencies: ["MediaIO"],
+            dependencies: ["MediaIO", "Imaging"],
             swiftSettings: strictness
         ),
         .testTarget(
@@ -229,7 +245,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["Weights", "TensorCore", "TestingSupport"],
+            dependencies: ["Weights", "TensorStorage", "TensorCore", "TestingSupport"],
             swiftSettings: strictness
         ),
     ],
@@ -241,7 +257,7 @@ let package = Package(
 if environment["DYNAMICRAFTER_FUZZ"] != nil {
     package.products.append(.executable(name: "weights-fuzzer", targets: ["WeightsFuzzer"]))
     package.targets.append(.executableTarget(
-        name: "WeightsFuzzer", dependencies: ["Weights"], path: "Tests/WeightsTests/LibFuzzer",
+        name: "WeightsFuzzer", dependencies: ["Weights", "TensorStorage"], path: "Tests/WeightsTests/LibFuzzer",
         swiftSettings: strictness + [.define("WEIGHTS_LIBFUZZER"), .unsafeFlags(["-parse-as-library"])],
         linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]))
 }

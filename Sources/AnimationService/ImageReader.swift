@@ -1,3 +1,4 @@
+import Imaging
 import MediaIO
 import TensorCore
 
@@ -14,25 +15,19 @@ public struct ImageReader: Sendable {
     }
 
     /// The image at its own size, 8-bit RGB. `what` names it in messages ("image", "end image").
-    public func read(_ source: ImageSource, what: String = "image") throws(ServiceError) -> TensorCore.RGBImage {
+    public func read(_ source: ImageSource, what: String = "image") throws(ServiceError) -> RGBImage {
         try read(source, what: what, ticket: nil)
     }
 
-    func read(_ source: ImageSource, what: String, ticket: IntakeTicket?) throws(ServiceError) -> TensorCore.RGBImage {
+    func read(_ source: ImageSource, what: String, ticket: IntakeTicket?) throws(ServiceError) -> RGBImage {
         switch source {
         case .encoded(let fd):
             let bytes = try DescriptorIO.readAll(fd, what: what, limit: limits.maxEncodedBytes, timeout: limits.readTimeout, ticket: ticket)
             guard !bytes.isEmpty else { throw .invalidImage("the \(what) is empty") }
-            let decoded: MediaIO.RGBImage
             do {
-                decoded = try ImageDecoder.decode(data: bytes, limits: limits.imageLimits)
+                return try ImageDecoder.decode(data: bytes, limits: limits.imageLimits)
             } catch {
                 throw Self.mapDecode(error, what: what)
-            }
-            do {
-                return try TensorCore.RGBImage(width: decoded.width, height: decoded.height, pixels: decoded.pixels)
-            } catch {
-                throw .internal("the decoded \(what) is inconsistent: \(error)")
             }
         case .raw(let fd, let layout):
             try layout.validate(limits: limits)
@@ -47,11 +42,11 @@ public struct ImageReader: Sendable {
 
     /// The image resized (shorter side) and center-cropped to `width`×`height`, exactly as the
     /// pipeline's own preparation does (which leaves an image of the right size unchanged).
-    public func read(_ source: ImageSource, what: String = "image", fittingWidth width: Int, height: Int) throws(ServiceError) -> TensorCore.RGBImage {
+    public func read(_ source: ImageSource, what: String = "image", fittingWidth width: Int, height: Int) throws(ServiceError) -> RGBImage {
         try read(source, what: what, fittingWidth: width, height: height, ticket: nil)
     }
 
-    func read(_ source: ImageSource, what: String, fittingWidth width: Int, height: Int, ticket: IntakeTicket?) throws(ServiceError) -> TensorCore.RGBImage {
+    func read(_ source: ImageSource, what: String, fittingWidth width: Int, height: Int, ticket: IntakeTicket?) throws(ServiceError) -> RGBImage {
         let image = try read(source, what: what, ticket: ticket)
         do {
             return try ImagePreprocessing.resizeAndCenterCrop(image, height: height, width: width)
@@ -60,7 +55,7 @@ public struct ImageReader: Sendable {
         }
     }
 
-    static func unpack(_ bytes: [UInt8], layout: RawPixelLayout) throws(ServiceError) -> TensorCore.RGBImage {
+    static func unpack(_ bytes: [UInt8], layout: RawPixelLayout) throws(ServiceError) -> RGBImage {
         let (width, height, stride) = (layout.width, layout.height, layout.stride)
         let bpp = layout.format.bytesPerPixel
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
@@ -82,7 +77,7 @@ public struct ImageReader: Sendable {
             }
         }
         do {
-            return try TensorCore.RGBImage(width: width, height: height, pixels: pixels)
+            return try RGBImage(width: width, height: height, pixels: pixels)
         } catch {
             throw .internal("cannot build the raw image: \(error)")
         }

@@ -1,4 +1,5 @@
 import DiffusionPipeline
+import ModelStore
 import Synchronization
 import TensorCore
 

@@ -1,8 +1,11 @@
 import DiffusionPipeline
 import Foundation
+import Imaging
 import Logging
 import MediaIO
+import ModelStore
 import TensorCore
+import TensorStorage
 import Weights
 
 /// The worker thread: takes commands first, then jobs in order, and runs each to its end.
@@ -18,8 +21,8 @@ extension JobEngine {
         let id: UInt64
         let entry: ModelEntry
         let settings: AnimationSettings
-        let image: TensorCore.RGBImage
-        let endImage: TensorCore.RGBImage?
+        let image: RGBImage
+        let endImage: RGBImage?
         let output: OwnedDescriptor?
         let outputFormat: OutputFormat
         let control: JobControl
@@ -204,11 +207,11 @@ extension JobEngine {
         }
         let path = "\(temporaryDirectory)/job-\(id).\(format.rawValue)"
         defer { unlink(path) }
-        var images: [MediaIO.RGBImage] = []
+        var images: [RGBImage] = []
         let frameBytes = frames.width * frames.height * 3
         for index in 0..<frames.count {
             let start = index * frameBytes
-            images.append(try MediaIO.RGBImage(width: frames.width, height: frames.height,
+            images.append(try RGBImage(width: frames.width, height: frames.height,
                                                pixels: Array(frames.packed[start..<(start + frameBytes)])))
         }
         try VideoEncoder.write(frames: images, fps: frames.fps, to: path, format: videoFormat, isCancelled: { control.isCancelled })

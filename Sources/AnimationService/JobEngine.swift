@@ -1,7 +1,9 @@
 import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
+import Imaging
 import MediaIO
+import ModelStore
 import Synchronization
 import TensorCore
 
@@ -139,7 +141,7 @@ public final class JobEngine: Sendable {
             }
         }
         let image = try reader.read(request.image, what: "image", fittingWidth: entry.frameWidth, height: entry.frameHeight, ticket: ticket)
-        var endImage: TensorCore.RGBImage?
+        var endImage: RGBImage?
         if let source = request.endImage {
             endImage = try reader.read(source, what: "end image", fittingWidth: entry.frameWidth, height: entry.frameHeight, ticket: ticket)
         }

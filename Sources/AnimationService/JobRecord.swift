@@ -1,4 +1,5 @@
 import DiffusionPipeline
+import Imaging
 import Synchronization
 import TensorCore
 
@@ -26,7 +27,7 @@ struct StoredFrames: Sendable {
     /// Every frame's pixels, frame after frame.
     let packed: [UInt8]
 
-    init(_ frames: [TensorCore.RGBImage], fps: Int) {
+    init(_ frames: [RGBImage], fps: Int) {
         width = frames.first?.width ?? 0
         height = frames.first?.height ?? 0
         count = frames.count
@@ -64,8 +65,8 @@ struct JobRecord: Sendable {
     let entry: ModelEntry
     let settings: AnimationSettings
     /// The input, prepared at the model's frame size; dropped once the job starts.
-    var image: TensorCore.RGBImage?
-    var endImage: TensorCore.RGBImage?
+    var image: RGBImage?
+    var endImage: RGBImage?
     let output: OwnedDescriptor?
     let outputFormat: OutputFormat
     /// The result for `takeFrames`; nil before, after taking, or when written to `output`.

@@ -1,5 +1,6 @@
 import DiffusionPipeline
 import DynamiCrafterModel
+import ModelStore
 import TensorCore
 
 /// One model found in the models directory, located and configured but not loaded.

@@ -2,6 +2,7 @@ import Foundation
 import CLIPTokenizer
 import DynamiCrafterModel
 import TensorCore
+import TensorStorage
 import Weights
 
 /// A whole DynamiCrafter model, loaded: the five networks of the checkpoint, the tokenizer and

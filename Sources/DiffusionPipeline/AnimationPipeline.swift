@@ -1,7 +1,9 @@
 import CLIPTokenizer
 import DynamiCrafterModel
 import Foundation
+import Imaging
 import TensorCore
+import TensorStorage
 
 /// Observers and controls of one run. All are called on the running thread.
 public struct AnimationHooks {

@@ -20,6 +20,18 @@ public enum AnimationMode: String, Sendable, Hashable, CaseIterable {
     }
 }
 
+extension PresetConditioningMode {
+    /// The conditioning a run in `mode` asks of a model (what `ModelLocation.resolve` takes to
+    /// choose between checkpoints that differ only in it).
+    public init(_ mode: AnimationMode) {
+        switch mode {
+        case .animate: self = .imageToVideo
+        case .interpolate: self = .interpolation
+        case .loop: self = .loop
+        }
+    }
+}
+
 /// A user's choices for one run; nil means the model's default (`SamplingDefaults`).
 public struct AnimationOptions: Sendable, Equatable {
     public var prompt: String = ""
@@ -144,21 +156,5 @@ extension DDIMTimestepSpacing {
         case .uniform: self = .uniform
         case .uniformTrailing: self = .uniformTrailing
         }
-    }
-}
-
-extension SamplingDefaults {
-    /// The reference's defaults for a configuration that is not one of the presets: the values of
-    /// the published model of the same kind (v-prediction models sample like 512/1024).
-    public static func inferred(from config: ModelConfig) -> SamplingDefaults {
-        let p = config.params
-        let isV = p.parameterization == "v"
-        let unet = p.unetConfig.params
-        return SamplingDefaults(ddimSteps: 50, ddimEta: 1.0, guidanceScale: 7.5,
-                                frames: p.imageProjStageConfig.params.videoLength ?? unet.temporalLength ?? 16,
-                                frameStride: unet.defaultFs ?? 3,
-                                timestepSpacing: isV ? .uniformTrailing : .uniform,
-                                guidanceRescale: isV ? 0.7 : 0, perFrameVAE: p.perframeAe,
-                                mode: .imageToVideo, outputFPS: 8, seed: 123)
     }
 }

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// A DDIM run that advances one step at a time, so that callers see progress, can preview x̂₀,
 /// and can stop between any two steps. The network call stays outside: each step asks a

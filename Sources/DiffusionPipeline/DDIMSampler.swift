@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The DDIM update of the reference's `p_sample_ddim`, independent of the network.
 ///

@@ -1,6 +1,7 @@
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TensorStorage
 import Weights
 
 /// A small random-weight model with the real architecture's structure (the 256 model's code
@@ -57,7 +58,7 @@ public enum DemoModel {
 
     public static func config(frameSize: Int = defaultFrameSize) throws -> ModelConfig {
         guard frameSizeRange.contains(frameSize), frameSize % 16 == 0 else {
-            throw ModelLocationError("demo frame size \(frameSize) must be a multiple of 16 in \(frameSizeRange.lowerBound)…\(frameSizeRange.upperBound)")
+            throw DemoModelError("demo frame size \(frameSize) must be a multiple of 16 in \(frameSizeRange.lowerBound)…\(frameSizeRange.upperBound)")
         }
         return try ModelConfig.decode(json: Data(configJSON(frameSize: frameSize).utf8))
     }
@@ -106,7 +107,7 @@ public enum DemoModel {
         try Data(configJSON(frameSize: frameSize).utf8).write(to: URL(fileURLWithPath: temporary))
         guard rename(temporary, configPath) == 0 else {
             unlink(temporary)
-            throw ModelLocationError("cannot write \(configPath): \(String(cString: strerror(errno)))")
+            throw DemoModelError("cannot write \(configPath): \(String(cString: strerror(errno)))")
         }
         return (weightsPath, configPath)
     }

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The pipeline's denoising run, whichever sampler takes the steps: DDIM (one noise draw per
 /// step from the source) or a multistep solver (no draws; the source is handed back untouched).

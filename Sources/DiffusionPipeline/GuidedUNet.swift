@@ -1,5 +1,6 @@
 import DynamiCrafterModel
 import TensorCore
+import TensorStorage
 
 /// The UNet as the sampler sees it (`DiffusionWrapper`, conditioning key "hybrid"): the image
 /// latent is concatenated to x on the channel axis, and the conditional, unconditional and

@@ -1,6 +1,7 @@
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TensorStorage
 import Weights
 
 /// What a model and a job need in memory, estimated before anything is loaded or run, and

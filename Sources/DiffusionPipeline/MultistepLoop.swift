@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// A multistep solver run, one step at a time, with the same shape as `DDIMLoop`: `nextStep`
 /// says which timestep the network is asked about, `advance` takes the step. It keeps the last

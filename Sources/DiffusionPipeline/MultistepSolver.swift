@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import TensorStorage
 
 /// DPM-Solver++(2M) and UniPC (bh2), second order, in data-prediction (x̂₀) form: deterministic
 /// multistep ODE solvers, closer to the converged result than DDIM at the same step count (the

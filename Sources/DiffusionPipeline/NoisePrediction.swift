@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The network's outputs for one DDIM step: the conditional output and, when guidance is on,
 /// the unconditional one (same shape as x, [B, C, T, h, w]). They are ε or v depending on the

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The denoising network as the sampler sees it: given the current latent x and the step (its
 /// training timestep and DDIM index), return the conditional and unconditional outputs.

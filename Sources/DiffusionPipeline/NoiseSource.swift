@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// Where the sampler's Gaussian noise comes from: the initial latent x_T and the fresh ε of every
 /// DDIM step (one draw of the latent's full shape per step, as the reference's

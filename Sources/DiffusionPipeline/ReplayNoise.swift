@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// A noise source that hands out recorded values in order: a reference run's exported draws
 /// (VAE posterior noise, x_T, per-step noise) replayed so a run reproduces it exactly. Draws may

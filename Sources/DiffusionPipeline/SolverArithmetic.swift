@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// Element-wise combinations of same-shape tensors for the multistep solvers, evaluated in
 /// float64 and rounded once to float32. The latent is small next to the network, so plain loops

@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import TensorStorage
 
 /// PyTorch's CPU random stream: `torch.manual_seed(seed)` (or `torch.Generator().manual_seed`)
 /// followed by `torch.randn`, `torch.rand` and `torch.randint`, reproduced value for value.

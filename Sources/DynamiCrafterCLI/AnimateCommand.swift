@@ -6,6 +6,7 @@ import MediaIO
 import ModelStore
 import Synchronization
 import TensorCore
+import TensorStorage
 import Weights
 
 /// `dynamicrafter animate`: one image (two for interpolation) to a video file.
@@ -157,7 +158,8 @@ struct AnimateCommand: ParsableCommand {
         let start = try ImageDecoder.decode(path: image)
         let end = try endImage.map { try ImageDecoder.decode(path: $0) }
 
-        let location = try ModelLocation.resolve(model: try Self.modelPath(model), config: config, mode: mode)
+        let location = try ModelLocation.resolve(model: try Self.modelPath(model), config: config,
+                                                mode: mode.map(PresetConditioningMode.init))
         var options = AnimationOptions(prompt: prompt)
         options.frames = frames
         options.steps = steps
@@ -204,8 +206,8 @@ struct AnimateCommand: ParsableCommand {
             writeToStandardError("warning: the model was trained on \(loaded.trainedFrameCount) frames; with \(settings.frames) every frame sees all image tokens (as the reference does), and quality may suffer\n")
         }
         let pipeline = AnimationPipeline(model: loaded)
-        let startTensor = try pipeline.prepareImage(Self.tensorImage(start))
-        let endTensor = try end.map { try pipeline.prepareImage(Self.tensorImage($0)) }
+        let startTensor = try pipeline.prepareImage(start)
+        let endTensor = try end.map { try pipeline.prepareImage($0) }
 
         Interruption.install()
         defer { Interruption.uninstall() }
@@ -226,7 +228,7 @@ struct AnimateCommand: ParsableCommand {
                                                    "cache_interval": String(settings.cacheInterval)],
                                         to: latentOut)
         }
-        let frames = try result.frames.map { try MediaIO.RGBImage(width: $0.width, height: $0.height, pixels: $0.pixels) }
+        let frames = result.frames
         try VideoEncoder.write(frames: frames, fps: settings.outputFPS, to: output, format: format,
                                isCancelled: { Interruption.requested })
         progress.finish()
@@ -254,10 +256,6 @@ struct AnimateCommand: ParsableCommand {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let parent = String(path[..<slash])
         return parent.isEmpty ? "/" : parent
-    }
-
-    static func tensorImage(_ image: MediaIO.RGBImage) throws -> TensorCore.RGBImage {
-        try TensorCore.RGBImage(width: image.width, height: image.height, pixels: image.pixels)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import TensorStorage
 
 /// The measurements behind `dynamicrafter bench`.
 struct BenchSuite {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TensorCore
+import TensorStorage
 import Weights
 
 /// `dynamicrafter convert IN OUT.safetensors [--dtype f32|f16|bf16]`.

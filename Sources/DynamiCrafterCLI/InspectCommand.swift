@@ -5,6 +5,7 @@ import Glibc
 import Darwin
 #endif
 import TensorCore
+import TensorStorage
 import Weights
 
 /// `dynamicrafter inspect FILE [--tsv]`: lists the tensors of a checkpoint or safetensors file.

@@ -2,7 +2,9 @@ import ArgumentParser
 import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
+import Imaging
 import TensorCore
+import TensorStorage
 import Weights
 
 /// `dynamicrafter bench model`: the whole model at its real sizes, from random weights.

@@ -1,5 +1,6 @@
 import DynamiCrafterModel
 import TensorCore
+import TensorStorage
 
 /// The inputs of each stage at the configuration's real sizes (for the 256 model: 16 frames of
 /// 32×32 latents, a 256×256 image, a 77-token prompt), filled with deterministic noise of unit

@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import TensorStorage
 import Weights
 
 /// The tables `dynamicrafter bench model` prints.

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// What one stage of the model benchmark measured.
 struct ModelBenchResult {

@@ -4,6 +4,7 @@ import Foundation
 import ModelStore
 import Synchronization
 import TensorCore
+import TensorStorage
 import Weights
 
 /// `dynamicrafter models fetch|add|list|remove`: the models directory the daemon reads.

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// `BasicTransformerBlock`: `x += attn1(norm1(x))`, `x += attn2(norm2(x), context)`,
 /// `x += ff(norm3(x))` with a GEGLU feed-forward (`ff.net.0.proj` dim→8·dim, `ff.net.2` 4·dim→dim).

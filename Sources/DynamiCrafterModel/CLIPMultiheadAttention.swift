@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// PyTorch `nn.MultiheadAttention` as OpenCLIP uses it (self-attention only): one packed
 /// `in_proj_weight [3W, W]` / `in_proj_bias [3W]` whose rows 0..<W are q, W..<2W k and

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The OpenCLIP text tower as DynamiCrafter's `FrozenOpenCLIPEmbedder(layer: "penultimate")`
 /// runs it: `token_embedding[ids] + positional_embedding`, the first `layers − 1` residual

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The OpenCLIP ViT as DynamiCrafter's `FrozenOpenCLIPImageEmbedderV2` runs it: patchify with
 /// `conv1` (kernel = stride = patch, no bias), prepend `class_embedding`, add
@@ -61,7 +62,7 @@ public struct CLIPVisionEncoder: Sendable {
     }
 
     /// The CLIP-preprocessed images `[N, 3, imageSize, imageSize]` (NCHW, as
-    /// `Kernels.clipPreprocess` returns them) → tokens `[N, 1 + grid², width]`.
+    /// `ImagePreprocessing.clipPreprocess` returns them) → tokens `[N, 1 + grid², width]`.
     /// `tap` sees "ln_pre", "block0", "block1", ….
     public func encode(_ images: Tensor, tap: ((String, Tensor) -> Void)? = nil) throws -> Tensor {
         let c = configuration

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// A PyTorch `nn.Conv2d` with its weight packed once for the backend. Activations are
 /// channels-last `[N, H, W, C]`; the checkpoint's weight is `[out, in, kh, kw]`. A Conv3d with

@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import TensorStorage
 import Weights
 
 /// `lvdm.modules.attention.CrossAttention` as the DynamiCrafter UNet uses it: `to_q/k/v` without

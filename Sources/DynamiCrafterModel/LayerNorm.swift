@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// A PyTorch `nn.LayerNorm(width, eps)` with affine weight and bias, over the last axis.
 public struct LayerNorm: Sendable {

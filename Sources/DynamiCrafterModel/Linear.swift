@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// A PyTorch `nn.Linear` with its weight packed once for the backend. Input `[..., in]`,
 /// output `[..., out]`; the checkpoint's weight is `[out, in]`.

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The five networks of a DynamiCrafter checkpoint, built from one source at the checkpoint's
 /// root: which network lives under which key prefix, and from which section of the

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 import Weights
 
 /// Everything wrong with a checkpoint against a `ParameterManifest`, found in one pass.

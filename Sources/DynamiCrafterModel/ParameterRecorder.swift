@@ -1,5 +1,6 @@
 import Synchronization
 import TensorCore
+import TensorStorage
 import Weights
 #if canImport(Glibc)
 import Glibc

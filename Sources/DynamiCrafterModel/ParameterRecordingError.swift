@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// Why the blocks could not be built against a `ParameterRecorder`, or why a block built that
 /// way was asked to compute.

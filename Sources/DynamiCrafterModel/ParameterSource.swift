@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 import Weights
 
 /// Where a block takes its weights from: a weight archive seen under a key prefix, with every

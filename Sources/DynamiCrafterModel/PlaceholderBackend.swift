@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The backend of a `ParameterRecorder`'s context: it checks weight shapes as every backend
 /// does (`LinearShapes`, `ConvShapes`) but packs nothing, so building the blocks against a

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// A convolution of a `PlaceholderBackend`: its sizes, no weights.
 struct PlaceholderConv2d: Conv2dOperator {

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// A Linear layer of a `PlaceholderBackend`: its sizes, no weights.
 struct PlaceholderLinear: LinearOperator {

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 import Weights
 
 /// A `WeightArchive` of deterministic random float32 tensors with the keys and shapes of a

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The UNet's `ResBlock` with its temporal convolution block (`temopral_conv`, sic):
 /// `h = conv(SiLU(GN(x)))`, `h += Linear(SiLU(emb))` per frame, `h = conv(SiLU(GN(h)))`,

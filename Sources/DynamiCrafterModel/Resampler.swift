@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// DynamiCrafter's image-context Resampler (`image_proj_model`, a Perceiver resampler):
 /// `x = proj_in(tokens)`; learned latents `[1, numQueries·videoLength, dim]`; per layer

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// `SpatialTransformer` with `use_linear`, run frame by frame: `GN(eps 1e-6)` → `[N, H·W, C]` →
 /// `proj_in` → transformer blocks (attn2 on the per-frame context) → `proj_out` → `+ input`.

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// `TemporalTransformer`: attention across the frames of every pixel. `GN(eps 1e-6)` with
 /// statistics over all frames of a sample jointly → `[(b h w), t, C]` → `proj_in` → blocks

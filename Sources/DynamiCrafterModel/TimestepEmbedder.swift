@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The UNet's timestep / frame-stride MLP (`time_embed`, `fps_embedding`): the sinusoidal
 /// embedding (cos first, float32) of width `modelChannels`, then Linear → SiLU → Linear.

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// One layer of a `TimestepEmbedSequential` of the UNet.
 enum UNetLayer: Sendable {

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The output of the UNet's deep path, kept from a full pass for step caching (DeepCache, Ma et
 /// al. 2023): the feature that enters output block `L−1−branch`, before the skip of input block

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// The result of a UNet pass that may keep its deep feature (`UNetDeepPath`).
 public struct UNetPass: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import TensorStorage
 
 /// The VAE of DynamiCrafter (`AutoencoderKL`, `lvdm/models/autoencoder.py` with the Encoder and
 /// Decoder of `lvdm/modules/networks/ae_modules.py`): frames `[N, 3, H, W]` in [-1, 1] ⇄ latents

@@ -1,4 +1,5 @@
 import CGStreamer
+import Imaging
 
 /// `<source> ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink`, run until the first
 /// frame arrives, an error is posted, the stream ends without a frame, or time runs out.
@@ -104,6 +105,10 @@ final class DecodePipeline {
             }
             count = rowBytes * height
         }
-        return RGBImage(uncheckedWidth: width, height: height, pixels: pixels)
+        do {
+            return try RGBImage(width: width, height: height, pixels: pixels)
+        } catch {
+            throw MediaError(.undecodable, path: label, "the decoder produced an unusable frame: \(error)")
+        }
     }
 }

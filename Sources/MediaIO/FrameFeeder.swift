@@ -1,4 +1,5 @@
 import CGStreamer
+import Imaging
 
 /// Pushes `RGBImage`s into an appsrc as timed raw video: caps
 /// `video/x-raw,format=RGB,width,height,framerate=fps/1`, frame i at i/fps seconds.

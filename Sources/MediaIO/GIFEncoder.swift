@@ -1,4 +1,5 @@
 import CGIF
+import Imaging
 
 /// Animated GIF89a. Debian's GStreamer has no GIF encoder (no `gifenc`, no `avenc_gif`), so the
 /// framing and LZW come from giflib; the colour table is ours (`GIFPalette`: one table shared by

@@ -1,3 +1,5 @@
+import Imaging
+
 /// The one colour table an animated GIF's frames share, and the map from pixels to its entries.
 /// Sharing one table keeps a colour the same index in every frame, so still areas do not
 /// flicker. Clips with at most 256 distinct colours keep them exactly; others get 256 colours

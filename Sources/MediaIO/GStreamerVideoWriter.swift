@@ -1,4 +1,5 @@
 import CGStreamer
+import Imaging
 
 /// MP4 (H.264) and WebM (VP8) files, and folders of PNG frames, through GStreamer:
 /// `appsrc ! videoconvert ! video/x-raw,format=I420 ! encoder ! muxer ! filesink` and

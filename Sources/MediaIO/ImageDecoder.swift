@@ -1,5 +1,6 @@
 import CGStreamer
 import Glibc
+import Imaging
 
 /// Decodes still images through GStreamer: `decodebin` picks the decoder (PNG, JPEG, WebP,
 /// GIF, … whatever plugins are installed), `videoconvert` turns its output into RGB8 (alpha is

@@ -1,4 +1,5 @@
 import Glibc
+import Imaging
 
 /// Writes clips: MP4 (H.264), WebM (VP8), animated GIF, or a folder of PNG frames.
 public enum VideoEncoder {
@@ -68,10 +69,6 @@ public enum VideoEncoder {
             guard frame.width == first.width, frame.height == first.height else {
                 throw MediaError(.invalidInput, path: path,
                                  "frame \(index) is \(frame.width)×\(frame.height) but frame 0 is \(first.width)×\(first.height); all frames must be the same size")
-            }
-            guard frame.pixels.count == frame.width * frame.height * 3 else {
-                throw MediaError(.invalidInput, path: path,
-                                 "frame \(index) holds \(frame.pixels.count) bytes; a \(frame.width)×\(frame.height) RGB frame has \(frame.width * frame.height * 3)")
             }
         }
         if format == .gif, first.width > 65535 || first.height > 65535 {

@@ -1,4 +1,3 @@
-import DiffusionPipeline
 import Foundation
 
 /// What the store knows about an installed model: written beside the weights as
@@ -38,7 +37,9 @@ public struct InstallRecord: Codable, Sendable, Equatable {
         }
     }
 
-    public static let fileName = ModelLocation.installRecordFileName
+    /// The record's file, beside the weights. The only place that names it: `ModelLocation`
+    /// reads the `preset` field through `recordedPreset(beside:)`.
+    public static let fileName = "installed.json"
 
     public init(preset: String?, source: String, file: String, sha256: String, publishedSHA256: String?, size: Int64,
                 verified: Bool, installed: String, dtype: String, converted: ConvertedCopy? = nil) {
@@ -58,6 +59,19 @@ public struct InstallRecord: Codable, Sendable, Equatable {
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
         return formatter.string(from: Date())
+    }
+
+    /// The `preset` field of the record beside `weights`, if there is one: what `models
+    /// fetch|add` checked the file against (`models fetch 1024 --name hd`), which tells the
+    /// 512, 512-interp and 1024 checkpoints apart where their keys cannot. Read leniently (only
+    /// that field, from a file of at most 64 KiB): a record written by hand or by an older
+    /// version still names its preset.
+    static func recordedPreset(beside weights: String) -> String? {
+        struct PresetField: Decodable { let preset: String? }
+        let folder = (weights as NSString).deletingLastPathComponent
+        let path = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(fileName)
+        guard let data = FileManager.default.contents(atPath: path), data.count < 1 << 16 else { return nil }
+        return (try? JSONDecoder().decode(PresetField.self, from: data))?.preset
     }
 
     func encoded() throws -> Data {

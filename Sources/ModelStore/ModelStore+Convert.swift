@@ -1,7 +1,6 @@
-import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
-import TensorCore
+import TensorStorage
 import Weights
 
 /// What `convert(name:to:)` did.

@@ -1,4 +1,3 @@
-import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
 import Weights
@@ -61,8 +60,8 @@ public struct ModelStore: Sendable {
               let entries = try? fm.contentsOfDirectory(atPath: folder) else { return nil }
         let weights = entries.filter { !$0.hasPrefix(".") && ModelLocation.weightExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
         guard !weights.isEmpty else { return nil }
-        // The file ModelLocation would load.
-        let loaded = weights.first { $0 == "model.safetensors" } ?? weights.first { $0 == "model.ckpt" } ?? weights.sorted()[0]
+        // The file ModelLocation would load (a folder put there by hand may leave a choice).
+        let loaded = ModelLocation.preferredWeights(among: weights) ?? weights.sorted()[0]
         let loadedPath = (folder as NSString).appendingPathComponent(loaded)
         let sizes = Dictionary(uniqueKeysWithValues: weights.map { file in
             (file, ((try? fm.attributesOfItem(atPath: (folder as NSString).appendingPathComponent(file)))?[.size] as? NSNumber)?.int64Value)

@@ -2,7 +2,9 @@ import CLIPTokenizer
 import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
+import Imaging
 import TensorCore
+import TensorStorage
 import Weights
 
 /// Runs every case of a golden manifest through the port — the networks from the case's

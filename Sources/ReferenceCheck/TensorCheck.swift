@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import TensorStorage
 
 /// How close a computed tensor must be to its golden value.
 public enum Tolerance: Sendable, Equatable, CustomStringConvertible {

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import TensorCore
+import TensorStorage
 
 /// Read-only memory maps of whole files. Weight files reach 10 GB: mapping lets the readers
 /// hand out zero-copy views and lets the kernel page in only the tensors that are used.

@@ -1,4 +1,4 @@
-import TensorCore
+import TensorStorage
 
 /// Several weight files seen as one archive (a checkpoint split into parts, e.g. the test
 /// fixtures, which are kept in files of at most ~1.5 MB). A name held by several parts resolves

@@ -1,4 +1,4 @@
-import TensorCore
+import TensorStorage
 
 /// Rewrites weights as safetensors with their floating-point tensors rounded to another
 /// precision: what `dynamicrafter convert` and `models fetch|add --convert` write.

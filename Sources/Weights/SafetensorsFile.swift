@@ -1,4 +1,4 @@
-import TensorCore
+import TensorStorage
 
 /// A memory-mapped safetensors file. Opening reads and validates the header only; tensors are
 /// zero-copy views of the mapping.

@@ -1,4 +1,4 @@
-import TensorCore
+import TensorStorage
 
 /// The validated header of a safetensors file: every entry's dtype, shape and byte range has
 /// been checked against the data section before anything uses it.

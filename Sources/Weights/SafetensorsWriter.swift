@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import TensorCore
+import TensorStorage
 
 /// Writes safetensors files the way the reference implementation lays them out: a JSON header
 /// padded with spaces to a multiple of 8 bytes, then the tensors back to back.

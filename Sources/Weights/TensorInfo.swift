@@ -1,4 +1,4 @@
-import TensorCore
+import TensorStorage
 
 /// What a file says about one tensor before any of its bytes are read.
 public struct TensorInfo: Sendable, Equatable, Hashable, CustomStringConvertible {

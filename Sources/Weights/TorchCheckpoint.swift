@@ -1,4 +1,4 @@
-import TensorCore
+import TensorStorage
 
 /// A memory-mapped PyTorch zip checkpoint (`torch.save` since PyTorch 1.6; PyTorch Lightning
 /// `.ckpt` files). Opening reads the zip directory and runs the pickle; tensor bytes are

@@ -1,4 +1,4 @@
-import TensorCore
+import TensorStorage
 
 /// A storage named by a checkpoint's persistent id: the raw bytes live in the zip entry
 /// `<root>/data/<key>`.

@@ -1,4 +1,4 @@
-import TensorCore
+import TensorStorage
 
 /// An open weight file: the names, dtypes and shapes of its tensors are known as soon as it is
 /// open; tensor bytes are read (mapped) only when asked for.

@@ -1,4 +1,4 @@
-import TensorCore
+import TensorStorage
 
 /// Opens weight files of either format.
 ///

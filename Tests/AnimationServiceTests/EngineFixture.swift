@@ -1,6 +1,7 @@
 import AnimationService
 import DiffusionPipeline
 import Foundation
+import Imaging
 import InMemoryLogging
 import Logging
 import MediaIO
@@ -125,7 +126,7 @@ enum TestInput {
     static func png(width: Int, height: Int) throws -> [UInt8] {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("png-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let image = try MediaIO.RGBImage(width: width, height: height, pixels: pattern(width: width, height: height))
+        let image = try RGBImage(width: width, height: height, pixels: pattern(width: width, height: height))
         try VideoEncoder.write(frames: [image], fps: 1, to: folder + "/", format: .png)
         return [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/frame_0000.png")))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TensorStorage
 import Testing
 import Weights
 

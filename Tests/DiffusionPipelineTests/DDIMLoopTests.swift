@@ -1,5 +1,6 @@
 import DiffusionPipeline
 import TensorCore
+import TensorStorage
 import Testing
 
 /// A stand-in network: ε = 0.1·x + timestep/1000 (deterministic, cheap).

@@ -1,5 +1,6 @@
 import DiffusionPipeline
 import TensorCore
+import TensorStorage
 import Testing
 
 /// The two tiny reference runs: tiny-256 (ε, uniform, no rescale) and tiny-512 (v, zero-terminal

@@ -1,8 +1,10 @@
 import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
+import Imaging
 import Synchronization
 import TensorCore
+import TensorStorage
 import Testing
 import Weights
 
@@ -56,13 +58,12 @@ final class RecordingBackend: ComputeBackend {
 /// the encoders streamed from the mapped file, and bf16's accuracy end to end.
 @Suite("memory mechanisms", .serialized)
 struct MemoryMechanismTests {
-    static func demo() throws -> (dir: String, location: ModelLocation) {
+    static func demo() throws -> (dir: String, location: DemoFiles) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("memory-\(UUID().uuidString)").path
-        try DemoModel.write(to: dir, frameSize: 32)
-        return (dir, try ModelLocation.resolve(model: dir))
+        return (dir, try DemoFiles(writingTo: dir))
     }
 
-    static func run(_ model: AnimationModel, _ location: ModelLocation, steps: Int, frames: Int) throws -> AnimationResult {
+    static func run(_ model: AnimationModel, _ location: DemoFiles, steps: Int, frames: Int) throws -> AnimationResult {
         let pipeline = AnimationPipeline(model: model)
         let image = try pipeline.prepareImage(RGBImage(width: 40, height: 32, pixels: (0..<(40 * 32 * 3)).map { UInt8($0 % 241) }))
         var options = AnimationOptions(prompt: "a lake at dawn")

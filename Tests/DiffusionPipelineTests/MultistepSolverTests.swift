@@ -2,6 +2,7 @@ import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TensorStorage
 import Testing
 
 /// DPM-Solver++(2M) and UniPC against diffusers' schedulers (Fixtures/solvers.safetensors,

@@ -1,7 +1,9 @@
 import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
+import Imaging
 import TensorCore
+import TensorStorage
 import Testing
 
 /// What the solvers are for: on the demo model at eta 0, 20 solver steps land closer to the

@@ -1,7 +1,9 @@
 import DiffusionPipeline
 import DynamiCrafterModel
 import Foundation
+import Imaging
 import TensorCore
+import TensorStorage
 import Testing
 
 /// Step caching (`cacheInterval`) through whole runs of the demo model.

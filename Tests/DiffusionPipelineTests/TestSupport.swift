@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import TensorStorage
 import Testing
 import Weights
 

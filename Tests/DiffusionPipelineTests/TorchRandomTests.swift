@@ -1,6 +1,7 @@
 import DiffusionPipeline
 import Foundation
 import TensorCore
+import TensorStorage
 import Testing
 
 @Suite("TorchRandom reproduces PyTorch's CPU random stream")

@@ -1,5 +1,6 @@
 import DynamiCrafterModel
 import TensorCore
+import TensorStorage
 import Testing
 import Weights
 

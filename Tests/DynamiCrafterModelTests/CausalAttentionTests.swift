@@ -1,5 +1,6 @@
 import DynamiCrafterModel
 import TensorCore
+import TensorStorage
 import Testing
 
 /// The masked attention of the text tower against a direct evaluation of its definition, and

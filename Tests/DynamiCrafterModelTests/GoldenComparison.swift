@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 import TestingSupport
 import Testing
 

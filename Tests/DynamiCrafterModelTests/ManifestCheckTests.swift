@@ -1,6 +1,7 @@
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TensorStorage
 import Testing
 import Weights
 

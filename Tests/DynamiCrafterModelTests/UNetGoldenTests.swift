@@ -1,6 +1,7 @@
 import DynamiCrafterModel
 import Foundation
 import TensorCore
+import TensorStorage
 import TestingSupport
 import Testing
 import Weights

@@ -1,5 +1,6 @@
 import DynamiCrafterModel
 import TensorCore
+import TensorStorage
 import Testing
 
 /// The UNet's shallow/deep split for step caching, on the golden tiny UNets.

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import MediaIO
 
 /// External GStreamer and FFmpeg command-line tools: they make the test inputs (so no binary

@@ -34,17 +34,15 @@ import Testing
         }
     }
 
-    @Test("No frames, mixed sizes, short pixel arrays and bad rates are refused; nothing is created", arguments: VideoFormat.allCases)
+    @Test("No frames, mixed sizes and bad rates are refused; nothing is created", arguments: VideoFormat.allCases)
     func refusedUpFront(format: VideoFormat) throws {
         let directory = try ScratchDirectory()
         let path = directory.file("out." + format.rawValue)
         let good = try TestFrames.gradients(count: 2, width: 16, height: 12)
-        var short = good
-        short[1].pixels.removeLast()
+        // A frame with too few bytes cannot be built: `RGBImage`'s initialiser refuses it.
         let mixed = good + (try TestFrames.gradients(count: 1, width: 16, height: 14))
         expectFailure(.invalidInput) { () throws(MediaError) in try VideoEncoder.write(frames: [], fps: 8, to: path, format: format) }
         expectFailure(.invalidInput) { () throws(MediaError) in try VideoEncoder.write(frames: mixed, fps: 8, to: path, format: format) }
-        expectFailure(.invalidInput) { () throws(MediaError) in try VideoEncoder.write(frames: short, fps: 8, to: path, format: format) }
         expectFailure(.invalidInput) { () throws(MediaError) in try VideoEncoder.write(frames: good, fps: 0, to: path, format: format) }
         expectFailure(.io) { () throws(MediaError) in
             try VideoEncoder.write(frames: good, fps: 8, to: directory.file("missing/out." + format.rawValue), format: format)

@@ -2,6 +2,7 @@ import DiffusionPipeline
 import Foundation
 @testable import ModelStore
 import TensorCore
+import TensorStorage
 import Testing
 import TestingSupport
 

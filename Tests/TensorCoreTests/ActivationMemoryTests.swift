@@ -1,5 +1,6 @@
 import Testing
 @testable import TensorCore
+@testable import TensorStorage
 
 /// The pool of large blocks: a freed block serves the next request of its size, idle blocks
 /// stay under the limit, and a repeated workload stops growing after its first round. (The pool

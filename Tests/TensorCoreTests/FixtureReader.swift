@@ -1,5 +1,7 @@
 import Foundation
+import Imaging
 import TensorCore
+import TensorStorage
 import TestingSupport
 
 /// A test-only safetensors reader for the fixtures in `Fixtures/` (the `Weights` module has the

@@ -1,3 +1,5 @@
+import Imaging
+import TensorStorage
 import Testing
 @testable import TensorCore
 
@@ -60,9 +62,9 @@ import Testing
         #expect(t.shape == [1, 3, 1, 2])
         #expect(t[0, 0, 0, 0] == -1 && t[0, 2, 0, 0] == 1 && t[0, 1, 0, 0] == (Float(128) / 255 - 0.5) / 0.5)
         #expect(t[0, 0, 0, 1] == (Float(10) / 255 - 0.5) / 0.5)
-        #expect(throws: TensorError.self) { try RGBImage(width: 2, height: 2, pixels: [0, 0, 0]) }
-        #expect(throws: TensorError.self) { try ImagePreprocessing.resizeBilinearPIL(img, width: 0, height: 3) }
-        #expect(throws: TensorError.self) { try ImagePreprocessing.clipPreprocess(Tensor(zeros: [1, 4, 8, 8])) }
+        #expect(throws: ImagingError.self) { try RGBImage(width: 2, height: 2, pixels: [0, 0, 0]) }
+        #expect(throws: ImagingError.self) { try ImagePreprocessing.resizeBilinearPIL(img, width: 0, height: 3) }
+        #expect(throws: ImagingError.self) { try ImagePreprocessing.clipPreprocess(Tensor(zeros: [1, 4, 8, 8])) }
         // Crop offsets round half to even: 5 → 2 wide leaves Δ = 3, offset round(1.5) = 2.
         let row = try RGBImage(width: 5, height: 1, pixels: (0..<15).map { UInt8($0) })
         let c = try ImagePreprocessing.centerCrop(row, height: 1, width: 2)

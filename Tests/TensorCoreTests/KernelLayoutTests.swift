@@ -1,3 +1,4 @@
+import TensorStorage
 import Testing
 @testable import TensorCore
 

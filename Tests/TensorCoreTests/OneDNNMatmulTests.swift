@@ -1,3 +1,4 @@
+import TensorStorage
 import TestingSupport
 import CDNNL
 import Testing

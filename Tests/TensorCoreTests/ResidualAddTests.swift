@@ -1,3 +1,4 @@
+import TensorStorage
 import TestingSupport
 import Testing
 import TensorCore

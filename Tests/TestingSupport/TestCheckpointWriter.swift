@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import TensorStorage
 import Weights
 
 /// Writes torch.save-style checkpoints: `<root>/data.pkl` holding

@@ -1,4 +1,5 @@
 import TensorCore
+import TensorStorage
 
 /// Deterministic pseudo-random numbers for test inputs (SplitMix64), shared by every test
 /// target.

@@ -1,5 +1,5 @@
 import Foundation
-import TensorCore
+import TensorStorage
 import TestingSupport
 import Testing
 import Weights

@@ -1,5 +1,5 @@
 import Foundation
-import TensorCore
+import TensorStorage
 import Testing
 import TestingSupport
 import Weights

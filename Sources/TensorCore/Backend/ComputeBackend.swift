@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// Arithmetic precision of the dense work.
 ///
 /// `f32` is exact to the reference (fp32 accumulation of fp32 products). `bf16` rounds both

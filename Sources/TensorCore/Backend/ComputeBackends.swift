@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// Chooses a compute backend.
 public enum ComputeBackends {
     /// Creates the named backend.

@@ -1,4 +1,5 @@
 import Synchronization
+import TensorStorage
 #if canImport(Glibc)
 import Glibc
 #endif

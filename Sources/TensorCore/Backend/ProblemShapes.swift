@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// Shape checks shared by every backend, so that all of them reject the same inputs with the
 /// same messages.
 public struct MatmulProblem: Sendable, Equatable {

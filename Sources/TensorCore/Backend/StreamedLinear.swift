@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// Where a layer's weights live while the model is loaded.
 public enum WeightResidency: String, Sendable, CaseIterable, Codable {
     /// Packed once into the backend's layout, in anonymous memory (the UNet, VAE, Resampler:

@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// Non-GEMM kernels shared by every backend: elementwise maps, norms, softmax, resampling,
 /// layout changes, image preprocessing. Each optimised kernel has a plain twin in
 /// `Kernels.Reference` that the tests compare it with.

@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// Layer normalisation over the last dimension.
 extension Kernels {
     /// `LayerNorm(D, eps)` on `x [..., D]` with optional affine `weight`/`bias` `[D]`.

@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// Layout changes: permutes (blocked transposes for the big ones), concatenation, slicing and
 /// repetition. Reshapes are free (`Tensor.reshaped`): `[B, T, H, W, C]` and `[B·T, H, W, C]`
 /// are the same bytes, as are `[B, T, H·W, C]` and `[B, T, H, W, C]`.

@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// Spatial resampling of channels-last activations `[N, H, W, C]`.
 extension Kernels {
     /// Nearest-neighbour ×2 upsampling (`F.interpolate(scale_factor=2, mode="nearest")`):

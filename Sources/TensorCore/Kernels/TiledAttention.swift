@@ -1,3 +1,5 @@
+import TensorStorage
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// Conversions between float32 and bfloat16/f16 storage over whole buffers, vectorised: weights
 /// resident as bf16 are widened into a scratch block right before an fp32 kernel reads them,
 /// so these loops run once per layer per call and must cost little next to the GEMM.

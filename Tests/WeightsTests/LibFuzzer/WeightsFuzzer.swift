@@ -1,3 +1,5 @@
+import TensorStorage
+
 // libFuzzer entry point for the weight readers. Compiled only by the opt-in `weights-fuzzer`
 // target (which defines WEIGHTS_LIBFUZZER); in the test target this file is empty.
 //

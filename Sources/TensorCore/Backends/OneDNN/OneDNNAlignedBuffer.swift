@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// A 64-byte aligned heap block handed to oneDNN as memory: packed weights, biases and the
 /// per-call temporaries (scratchpads, bf16 copies, blocked Winograd activations).
 ///

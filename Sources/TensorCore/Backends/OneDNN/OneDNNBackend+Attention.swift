@@ -1,4 +1,5 @@
 import CDNNL
+import TensorStorage
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,5 @@
 import CDNNL
+import TensorStorage
 
 extension OneDNNBackend {
     /// Batched matmul on oneDNN's matmul primitive. Transposed operands are described by

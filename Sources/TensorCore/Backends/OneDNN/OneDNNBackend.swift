@@ -1,4 +1,5 @@
 import CDNNL
+import TensorStorage
 
 /// The oneDNN backend (Debian's libdnnl 2.6): pre-packed matmul for Linear layers, direct and
 /// (where the CPU has it) Winograd convolution on channels-last activations, bf16 kernels

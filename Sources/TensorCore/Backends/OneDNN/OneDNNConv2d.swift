@@ -1,5 +1,6 @@
 import CDNNL
 import Synchronization
+import TensorStorage
 
 /// A 2-D convolution on oneDNN's convolution primitive, channels-last in and out.
 ///

@@ -1,6 +1,7 @@
 import CDNNL
 import Foundation
 import Synchronization
+import TensorStorage
 
 /// Which bf16 path runs a bf16 model's weights here, decided once per process by timing both.
 ///

@@ -1,5 +1,6 @@
 import CDNNL
 import Synchronization
+import TensorStorage
 
 /// oneDNN's CPU engine, a pool of streams, and what this CPU can run (probed once).
 ///

@@ -1,5 +1,6 @@
 import CDNNL
 import Synchronization
+import TensorStorage
 
 /// A Linear layer on oneDNN's matmul primitive: `y = x·Wᵀ + b` over the rows of `[..., in]`.
 ///

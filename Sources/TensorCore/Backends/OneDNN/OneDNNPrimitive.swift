@@ -1,4 +1,5 @@
 import CDNNL
+import TensorStorage
 
 /// An executable oneDNN primitive and the memory layouts its implementation settled on.
 ///

@@ -1,4 +1,5 @@
 import CDNNL
+import TensorStorage
 
 /// Turns oneDNN status codes into `TensorError`s that name the call that failed, so that every
 /// failure reaching the caller says which library call refused and why.

@@ -1,5 +1,6 @@
 import CDNNL
 import Synchronization
+import TensorStorage
 
 /// An operator's weights in the layout its primitives read, packed straight from where they
 /// arrived (usually a mapped checkpoint) with no plain copy kept alive.

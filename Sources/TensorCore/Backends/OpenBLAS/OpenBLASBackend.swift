@@ -1,4 +1,5 @@
 import COpenBLAS
+import TensorStorage
 
 /// The portable baseline: every dense product is OpenBLAS's `cblas_sgemm` (threaded by
 /// OpenBLAS's own pool), convolutions are im2col + GEMM in bounded chunks. OpenBLAS 0.3.21

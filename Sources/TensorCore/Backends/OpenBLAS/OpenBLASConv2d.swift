@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// A convolution as im2col + `cblas_sgemm` on channels-last activations.
 ///
 /// The weight is repacked once from `[out, in, kh, kw]` to `[out, kh, kw, in]`, the order in

@@ -1,3 +1,5 @@
+import TensorStorage
+
 /// A Linear layer on `cblas_sgemm`. The weight stays PyTorch's `[out, in]` in fp32 (OpenBLAS
 /// packs panels itself per call); a bias is written into the output first and accumulated
 /// with beta = 1, so no second pass over the output.

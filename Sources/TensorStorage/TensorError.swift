@@ -1,4 +1,6 @@
-/// Errors raised by the tensor core. Each carries a message a person can act on.
+/// Errors raised by tensor storage and by the tensor core above it (one type for both: a shape
+/// or dtype problem reads the same whether a stored tensor or a kernel found it). Each carries
+/// a message a person can act on.
 public enum TensorError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Operand shapes do not fit the operation.
     case shapeMismatch(String)
@@ -22,7 +24,7 @@ public enum TensorError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Shape helpers shared by the kernels.
+/// Shape helpers shared by storage and the kernels.
 public enum Shape {
     /// Number of elements of a shape; nil when it overflows `Int`.
     public static func elementCount(_ shape: [Int]) -> Int? {

@@ -4,6 +4,12 @@ import Weights
 
 /// Which weights file to load and with which configuration and sampling defaults.
 ///
+/// Store knowledge, not a pipeline concept: the pipeline loads a weights file with a
+/// `ModelConfig` (`AnimationModel.load(path:config:)`) and samples with `SamplingDefaults`, plain
+/// values that need no type of their own there. Finding them — the folder conventions, the
+/// presets recognised by their keys, the store's install record — is what this type does, beside
+/// the store that writes those folders.
+///
 /// A model is named by its weights file (`.ckpt` or `.safetensors`) or by a folder holding one
 /// (what `dynamicrafter demo-model` writes). The configuration comes, in this order, from an
 /// explicit preset name or configuration file, a `config.json`/`config.yaml` (or
@@ -19,14 +25,19 @@ public struct ModelLocation: Sendable {
     public let configSource: String
 
     public static let configFileNames = ["config.json", "config.yaml", "config.yml"]
-    /// What `dynamicrafter models fetch|add` writes beside the weights (`InstallRecord`); its
-    /// `preset` field is read here to tell the 512, 512-interp and 1024 checkpoints apart.
-    public static let installRecordFileName = "installed.json"
     public static let weightExtensions = ["safetensors", "ckpt"]
 
+    /// Of the weight files in a folder, the one a model folder is loaded from: `model.safetensors`
+    /// (a converted copy) before `model.ckpt`, else the only one; nil when that leaves a choice.
+    public static func preferredWeights(among names: [String]) -> String? {
+        names.first { $0 == "model.safetensors" } ?? names.first { $0 == "model.ckpt" } ?? (names.count == 1 ? names[0] : nil)
+    }
+
     /// Resolves `model` (weights file or folder) and `config` (preset name, file, or nil).
-    /// `mode` breaks the tie between the 512 and 512-interp checkpoints, which have the same keys.
-    public static func resolve(model: String, config: String? = nil, mode: AnimationMode? = nil) throws -> ModelLocation {
+    /// `mode` breaks the tie between the 512 and 512-interp checkpoints, which have the same keys
+    /// (the model's conditioning mode rather than the pipeline's `AnimationMode`: the store does
+    /// not depend on the pipeline).
+    public static func resolve(model: String, config: String? = nil, mode: PresetConditioningMode? = nil) throws -> ModelLocation {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: model, isDirectory: &isDirectory) else {
@@ -38,11 +49,8 @@ public struct ModelLocation: Sendable {
             folder = model
             let entries = ((try? fm.contentsOfDirectory(atPath: model)) ?? []).sorted()
             let candidates = entries.filter { name in weightExtensions.contains((name as NSString).pathExtension.lowercased()) && !name.hasPrefix(".") }
-            let preferred = candidates.first { $0 == "model.safetensors" } ?? candidates.first { $0 == "model.ckpt" }
-            if let preferred {
+            if let preferred = preferredWeights(among: candidates) {
                 weights = (model as NSString).appendingPathComponent(preferred)
-            } else if candidates.count == 1 {
-                weights = (model as NSString).appendingPathComponent(candidates[0])
             } else if candidates.isEmpty {
                 throw ModelLocationError("\(model): the folder holds no .safetensors or .ckpt file")
             } else {
@@ -104,9 +112,9 @@ extension ModelLocation {
     /// first, then the path when it names one — the reference's
     /// `checkpoints/dynamicrafter_1024_v1/model.ckpt`, the models folder's `1024/model.ckpt` —
     /// else the mode (interpolate and loop mean 512-interp).
-    static func disambiguate(_ candidates: [Preset], path: String, mode: AnimationMode?) throws -> Preset {
+    static func disambiguate(_ candidates: [Preset], path: String, mode: PresetConditioningMode?) throws -> Preset {
         // `dynamicrafter models fetch|add` records the preset it checked the file against.
-        if let recorded = installedPreset(beside: path), let preset = candidates.first(where: { $0.name == recorded }) {
+        if let recorded = InstallRecord.recordedPreset(beside: path), let preset = candidates.first(where: { $0.name == recorded }) {
             return preset
         }
         let lowered = path.lowercased()
@@ -126,28 +134,10 @@ extension ModelLocation {
         for preset in candidates.sorted(by: { $0.name.count > $1.name.count }) where mentions(preset) {
             return preset
         }
-        if mode == .interpolate || mode == .loop, let interp = candidates.first(where: { $0.sampling.mode != .imageToVideo }) {
+        if let mode, mode != .imageToVideo, let interp = candidates.first(where: { $0.sampling.mode != .imageToVideo }) {
             return interp
         }
         throw ModelLocationError("\(path): the checkpoint's keys fit the presets \(candidates.map(\.name).joined(separator: ", ")) "
             + "equally (they differ only in how they are sampled); pass --config with one of them, or keep it in a folder named after its preset")
     }
-}
-
-extension ModelLocation {
-    /// The `preset` field of `installed.json` beside the weights: the record the model store
-    /// (`dynamicrafter models`) writes when it installs a model, e.g. `models fetch 1024 --name hd`.
-    static func installedPreset(beside weights: String) -> String? {
-        struct Record: Decodable { let preset: String? }
-        let folder = (weights as NSString).deletingLastPathComponent
-        let path = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(installRecordFileName)
-        guard let data = FileManager.default.contents(atPath: path), data.count < 1 << 16 else { return nil }
-        return (try? JSONDecoder().decode(Record.self, from: data))?.preset
-    }
-}
-
-/// A model that cannot be located or configured.
-public struct ModelLocationError: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

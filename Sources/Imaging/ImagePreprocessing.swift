@@ -1,12 +1,14 @@
+import TensorStorage
+
 /// The reference's image load transform, bit-exact: Pillow's bilinear resize (fixed-point
 /// integer arithmetic), torchvision's `Resize(shorter side)` + `CenterCrop` (zero padding,
 /// round-half-to-even offsets), and the conversion to float in [-1, 1].
 public enum ImagePreprocessing {
     /// Pillow `Image.resize((width, height), BILINEAR)`: separable, horizontal pass first, the
     /// intermediate rounded to 8 bits, weights in 22-bit fixed point.
-    public static func resizeBilinearPIL(_ image: RGBImage, width: Int, height: Int) throws -> RGBImage {
+    public static func resizeBilinearPIL(_ image: RGBImage, width: Int, height: Int) throws(ImagingError) -> RGBImage {
         guard width > 0, height > 0 else {
-            throw TensorError.invalidArgument("resize target \(width)×\(height) must be positive")
+            throw ImagingError.invalidSize("resize target \(width)×\(height) must be positive")
         }
         var img = image
         if width != img.width {
@@ -44,8 +46,8 @@ public enum ImagePreprocessing {
 
     /// torchvision `Resize(size)` with an int: the shorter side becomes `size`, the longer
     /// `int(size·long/short)` (truncated); an image already that size is returned unchanged.
-    public static func resizeShorterSide(_ image: RGBImage, to size: Int) throws -> RGBImage {
-        guard size > 0 else { throw TensorError.invalidArgument("resize size \(size) must be positive") }
+    public static func resizeShorterSide(_ image: RGBImage, to size: Int) throws(ImagingError) -> RGBImage {
+        guard size > 0 else { throw ImagingError.invalidSize("resize size \(size) must be positive") }
         let (w, h) = (image.width, image.height)
         let (short, long) = w <= h ? (w, h) : (h, w)
         let newLong = Int(Double(size * long) / Double(short))
@@ -57,9 +59,9 @@ public enum ImagePreprocessing {
     /// torchvision `CenterCrop((height, width))`: an image smaller than the crop is first
     /// padded with zeros (left/top `Δ//2`, right/bottom `(Δ+1)//2`); the crop offset is
     /// `round((size − crop)/2)` with Python's round-half-to-even.
-    public static func centerCrop(_ image: RGBImage, height: Int, width: Int) throws -> RGBImage {
+    public static func centerCrop(_ image: RGBImage, height: Int, width: Int) throws(ImagingError) -> RGBImage {
         guard width > 0, height > 0 else {
-            throw TensorError.invalidArgument("crop size \(width)×\(height) must be positive")
+            throw ImagingError.invalidSize("crop size \(width)×\(height) must be positive")
         }
         var img = image
         if width > img.width || height > img.height {
@@ -85,7 +87,7 @@ public enum ImagePreprocessing {
     }
 
     /// The reference load transform: `Resize(min(height, width))` then `CenterCrop((height, width))`.
-    public static func resizeAndCenterCrop(_ image: RGBImage, height: Int, width: Int) throws -> RGBImage {
+    public static func resizeAndCenterCrop(_ image: RGBImage, height: Int, width: Int) throws(ImagingError) -> RGBImage {
         try centerCrop(resizeShorterSide(image, to: min(height, width)), height: height, width: width)
     }
 
@@ -106,54 +108,5 @@ public enum ImagePreprocessing {
     /// Python's `round()` of a double to an int: ties go to the even neighbour.
     static func roundHalfEven(_ x: Double) -> Int {
         Int(x.rounded(.toNearestOrEven))
-    }
-}
-
-/// Pillow's precomputed bilinear coefficients for one axis (`precompute_coeffs` +
-/// `normalize_coeffs_8bpc`), evaluated in the same double-precision order.
-struct PILFilter {
-    static let precisionBits = 22
-    let bounds: [(lo: Int, count: Int)]
-    let weights: [Int] // kmax per output
-    let kmax: Int
-
-    init(inSize: Int, outSize: Int) {
-        let scale = Double(inSize) / Double(outSize)
-        let filterScale = max(scale, 1)
-        let support = 1.0 * filterScale // bilinear support is 1
-        kmax = Int(support.rounded(.up)) * 2 + 1
-        var bounds: [(Int, Int)] = []
-        var weights = [Int](repeating: 0, count: outSize * kmax)
-        var k = [Double](repeating: 0, count: kmax)
-        for xx in 0..<outSize {
-            let center = (Double(xx) + 0.5) * scale
-            let ss = 1.0 / filterScale
-            let xmin = max(Int(center - support + 0.5), 0) // C's (int) truncates toward zero
-            let xmax = min(Int(center + support + 0.5), inSize) - xmin
-            var ww = 0.0
-            for x in 0..<xmax {
-                let t = abs((Double(x + xmin) - center + 0.5) * ss)
-                let w = t < 1 ? 1 - t : 0
-                k[x] = w
-                ww += w
-            }
-            for x in 0..<xmax {
-                let v = ww != 0 ? k[x] / ww : k[x]
-                let f = v * Double(1 << Self.precisionBits)
-                weights[xx * kmax + x] = v < 0 ? Int(-0.5 + f) : Int(0.5 + f)
-            }
-            bounds.append((xmin, xmax))
-        }
-        self.bounds = bounds
-        self.weights = weights
-    }
-
-    /// One output sample from the input samples `pixel(j)` of its window.
-    @inline(__always)
-    func apply(_ i: Int, _ pixel: (Int) -> UInt8) -> UInt8 {
-        let (lo, n) = bounds[i]
-        var ss = 1 << (Self.precisionBits - 1)
-        for j in 0..<n { ss += Int(pixel(lo + j)) * weights[i * kmax + j] }
-        return UInt8(clamping: ss >> Self.precisionBits)
     }
 }

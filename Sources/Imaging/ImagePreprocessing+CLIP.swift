@@ -1,3 +1,5 @@
+import TensorStorage
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,9 +14,9 @@ extension ImagePreprocessing {
     public static let clipStd: [Float] = [0.26862954, 0.26130258, 0.27577711]
 
     /// `[N, 3, H, W]` in [-1, 1] → `[N, 3, 224, 224]` CLIP input.
-    public static func clipPreprocess(_ x: Tensor) throws -> Tensor {
+    public static func clipPreprocess(_ x: Tensor) throws(ImagingError) -> Tensor {
         guard x.rank == 4, x.shape[1] == 3 else {
-            throw TensorError.shapeMismatch("clipPreprocess expects [N, 3, H, W], got \(Shape.describe(x.shape))")
+            throw ImagingError.shapeMismatch("clipPreprocess expects [N, 3, H, W], got \(Shape.describe(x.shape))")
         }
         var y = try antialiasedBicubicResize(x, height: clipSize, width: clipSize)
         let plane = clipSize * clipSize
@@ -33,12 +35,12 @@ extension ImagePreprocessing {
     /// kornia `resize(x, (height, width), interpolation="bicubic", align_corners=True,
     /// antialias=True)` on `[N, C, H, W]`: when either axis shrinks, a Gaussian blur with
     /// σ = max((factor − 1)/2, 0.001) per axis and reflect padding, then the bicubic resize.
-    public static func antialiasedBicubicResize(_ x: Tensor, height: Int, width: Int) throws -> Tensor {
+    public static func antialiasedBicubicResize(_ x: Tensor, height: Int, width: Int) throws(ImagingError) -> Tensor {
         guard x.rank == 4, x.shape[2] > 0, x.shape[3] > 0 else {
-            throw TensorError.shapeMismatch("antialiasedBicubicResize expects [N, C, H, W], got \(Shape.describe(x.shape))")
+            throw ImagingError.shapeMismatch("antialiasedBicubicResize expects [N, C, H, W], got \(Shape.describe(x.shape))")
         }
         guard height > 0, width > 0 else {
-            throw TensorError.invalidArgument("resize target \(height)×\(width) must be positive")
+            throw ImagingError.invalidSize("resize target \(height)×\(width) must be positive")
         }
         let fy = Double(x.shape[2]) / Double(height), fx = Double(x.shape[3]) / Double(width)
         var src = x
@@ -68,11 +70,11 @@ extension ImagePreprocessing {
 
     /// Separable correlation with reflect padding (mirror without repeating the edge),
     /// horizontal pass then vertical, as kornia's `filter2d_separable`.
-    static func gaussianBlur(_ x: Tensor, kernelY: [Float], kernelX: [Float]) throws -> Tensor {
+    static func gaussianBlur(_ x: Tensor, kernelY: [Float], kernelX: [Float]) throws(ImagingError) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let ry = kernelY.count / 2, rx = kernelX.count / 2
         guard ry < h || h == 1, rx < w || w == 1 else {
-            throw TensorError.invalidArgument("blur kernel \(kernelY.count)×\(kernelX.count) too large for reflect padding of \(h)×\(w)")
+            throw ImagingError.invalidSize("blur kernel \(kernelY.count)×\(kernelX.count) too large for reflect padding of \(h)×\(w)")
         }
         func reflect(_ i: Int, _ n: Int) -> Int {
             if n == 1 { return 0 }
