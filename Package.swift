@@ -167,7 +167,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DiffusionPipelineTests",
-            dependencies: ["DiffusionPipeline", "DynamiCrafterModel", "CLIPTokenizer", "Weights", "TensorCore"],
+            dependencies: ["DiffusionPipeline", "DynamiCrafterModel", "CLIPTokenizer", "Weights", "TensorCore", "TestingSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
