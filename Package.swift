@@ -178,7 +178,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AnimationServiceTests",
-            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "TensorCore"],
+            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "TensorCore", "TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(
@@ -188,7 +188,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PluginTests",
-            dependencies: [],
+            dependencies: ["TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(
@@ -198,12 +198,12 @@ let package = Package(
         ),
         .testTarget(
             name: "PackagingTests",
-            dependencies: [],
+            dependencies: ["TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(
             name: "MediaIOTests",
-            dependencies: ["MediaIO"],
+            dependencies: ["MediaIO", "TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(

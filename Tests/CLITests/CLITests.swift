@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 import Weights
 
 /// `dynamicrafter inspect` and `convert`, run as the user runs them.

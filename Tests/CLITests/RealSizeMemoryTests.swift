@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// Opt-in: the real-size 256 checkpoint (`DYNAMICRAFTER_REAL_CHECKPOINT=/path/model.ckpt`,
 /// written with `write_ckpt.py from-keys dynamicrafter_256_keys.tsv model.ckpt --legacy-256`)
@@ -19,18 +20,13 @@ struct RealSizeMemoryTests {
         try CLIRunner.withTemporaryDirectory { dir in
             let output = dir + "/clip.mp4"
             let timing = dir + "/time.txt"
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
-            process.arguments = ["-f", "%M", "-o", timing, try CLIRunner.executable().path, "animate", "--model", checkpoint,
-                                 "--config", "256", "--image", CLIRunner.packageRoot.appendingPathComponent("examples/input.png").path,
-                                 "--prompt", "waves", "--steps", "2", "--precision", limit.precision, "--output", output]
-            let log = Pipe()
-            process.standardOutput = log
-            process.standardError = log
-            try process.run()
-            let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(text)")
+            let result = try Command("/usr/bin/time", [
+                "-f", "%M", "-o", timing, try CLIRunner.executable().path, "animate", "--model", checkpoint,
+                "--config", "256", "--image", CLIRunner.packageRoot.appendingPathComponent("examples/input.png").path,
+                "--prompt", "waves", "--steps", "2", "--precision", limit.precision, "--output", output,
+            ], timeout: .seconds(1800)).run()
+            let text = result.stdout + result.stderr
+            #expect(result.status == 0, "\(text)")
             let kilobytes = try #require(Double(try String(contentsOfFile: timing, encoding: .utf8)
                 .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last.map(String.init) ?? ""))
             let peak = kilobytes / 1024 / 1024
