@@ -7,7 +7,8 @@ import TestingSupport
 /// animated for 2 steps at each precision, under `/usr/bin/time` for the peak RSS. About six
 /// minutes per precision on two cores; never part of the default run.
 @Suite("real-size memory (opt-in)", .serialized,
-       .enabled(if: ProcessInfo.processInfo.environment["DYNAMICRAFTER_REAL_CHECKPOINT"] != nil))
+       .enabled(if: ProcessInfo.processInfo.environment["DYNAMICRAFTER_REAL_CHECKPOINT"] != nil,
+                "opt-in: set DYNAMICRAFTER_REAL_CHECKPOINT to a real-size 256 checkpoint (minutes per run)"))
 struct RealSizeMemoryTests {
     /// What the memory issue asks of a 2-step 16-frame run: peak RSS, and load time from the
     /// page cache (the run before this one warms it).
