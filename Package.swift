@@ -197,7 +197,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DiffusionPipelineTests",
-            dependencies: ["DiffusionPipeline", "DynamiCrafterModel", "CLIPTokenizer", "Weights", "TensorStorage", "TensorCore", "Imaging"],
+            dependencies: ["DiffusionPipeline", "DynamiCrafterModel", "CLIPTokenizer", "Weights", "TensorStorage", "TensorCore", "Imaging", "TestingSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictness
         ),
@@ -208,7 +208,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AnimationServiceTests",
-            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "Imaging", "TensorStorage", "TensorCore",
+            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "Imaging", "TensorStorage", "TensorCore", "TestingSupport",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "InMemoryLogging", package: "swift-log")],
             swiftSettings: strictness
@@ -220,7 +220,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PluginTests",
-            dependencies: [],
+            dependencies: ["TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(
@@ -230,12 +230,12 @@ let package = Package(
         ),
         .testTarget(
             name: "PackagingTests",
-            dependencies: [],
+            dependencies: ["TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(
             name: "MediaIOTests",
-            dependencies: ["MediaIO", "Imaging"],
+            dependencies: ["MediaIO", "Imaging", "TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(

@@ -3,13 +3,13 @@
 from NumPy alone (no torch needed), into Tests/DiffusionPipelineTests/Fixtures/:
 
 * schedules.safetensors: golden/common/schedules.safetensors, copied whole (180 KB);
-* sampling_tiny256.safetensors, sampling_tiny512.safetensors: golden/tiny-{256,512}/
-  sampling.safetensors trimmed to what the DDIM tests use: x_T, timesteps, step_noise, every
-  per-step tensor and scalar (`step.*`) and latent_final (conditioning, VAE and video are dropped);
 * ddim_timesteps.safetensors: the reference's make_ddim_timesteps (NumPy, verbatim formulas) for
   every step count 1..1000 and both spacings, summarised per count as
   [count, first, last, sum, sum of (k+1)*t_k] (int64 [2, 1000, 5]; row 0 uniform, 1 trailing),
   unvalidated (the reference's out-of-range timesteps 1000 and -1 included).
+
+The DDIM tests read the tiny runs' sampling.safetensors from Tests/Fixtures/reference (written
+by make_reference_fixtures.py), not from a copy here.
 
 Run from the repository root:  python3 scripts/gen_diffusion_fixtures.py [golden_dir]
 """
@@ -27,13 +27,6 @@ golden = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "..", "shared"
 out_dir = os.path.join(root, "Tests", "DiffusionPipelineTests", "Fixtures")
 
 shutil.copyfile(os.path.join(golden, "common", "schedules.safetensors"), os.path.join(out_dir, "schedules.safetensors"))
-
-for case, name in (("tiny-256", "sampling_tiny256"), ("tiny-512", "sampling_tiny512")):
-    src = safetensors_io.read(os.path.join(golden, case, "sampling.safetensors"))
-    keep = {k: v for k, v in src.items()
-            if k in ("x_T", "timesteps", "step_noise", "latent_final") or k.startswith("step.")}
-    safetensors_io.write(os.path.join(out_dir, name + ".safetensors"), keep,
-                         {"source": f"golden/{case}/sampling.safetensors (trimmed)"})
 
 
 def make_ddim_timesteps(method, S, T=1000):

@@ -41,7 +41,7 @@ struct BenchCommand: ParsableCommand {
     var ceilingOnly = false
 
     @Option(name: .customLong("kernels"), parsing: .upToNextOption,
-            help: "Kernel groups to measure after the ceiling and copy bandwidth (conv, attention, shared).")
+            help: "Kernel groups to measure after the ceiling and copy bandwidth (conv, attention, shared, elementwise).")
     var kernelGroups: [BenchKernelGroup] = BenchKernelGroup.allCases
 
     func validate() throws {
@@ -79,6 +79,7 @@ struct BenchCommand: ParsableCommand {
             }
         }
         if kernelGroups.contains(.shared) { try suite.sharedKernels() }
+        if kernelGroups.contains(.elementwise) { try suite.elementwiseKernels() }
 
         print()
         printBenchTable(suite.rows, ceiling: suite.ceiling, bandwidth: suite.bandwidth)

@@ -7,4 +7,8 @@ enum BenchKernelGroup: String, CaseIterable, ExpressibleByArgument {
     case attention
     /// GroupNorm, LayerNorm, GEGLU (the backend-independent kernels).
     case shared
+    /// The memory-bound kernels between those: activations (fresh output and in place),
+    /// softmax, the residual add, layout permutations, nearest upsampling, frame-joint
+    /// GroupNorm, and what a fresh output's first touch costs.
+    case elementwise
 }

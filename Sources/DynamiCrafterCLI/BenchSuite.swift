@@ -116,6 +116,19 @@ struct BenchSuite {
         try attention(b, precision: p, kernel: "spatial attention 1x9216 5x64 (1024)", batch: 1, length: 9216)
         try attention(b, precision: p, kernel: "temporal attention 2048x16 5x64", batch: 2048, length: 16)
         try attention(b, precision: p, kernel: "temporal attention 5120x16 5x64 (512)", batch: 5120, length: 16)
+        // The shared tiled kernel on the plain-loop GEMM (GEMMKernel.reference, the yardstick
+        // the reference backend's products use), once per run and on two frames: what the
+        // backends' own GEMMs gain over it.
+        if b.kind == .onednn && p == .f32 {
+            let shape = [2, 1024, 320]
+            let q = Self.random(shape, seed: 10), k = Self.random(shape, seed: 11), v = Self.random(shape, seed: 12)
+            let t = try BenchMeasure.median(repeats: repeats) {
+                _ = try TiledAttention.run(q: q, k: k, v: v, heads: 5, scale: 0.125, precision: .f32, gemm: .reference)
+            }
+            rows.append(BenchRow(kernel: "spatial attention 2x1024 5x64, reference GEMM", backend: "shared",
+                                 precision: p.rawValue, threads: threads, seconds: t,
+                                 flops: 4 * Double(2 * 5 * 1024 * 1024 * 64), bytes: nil))
+        }
         // The tiled kernel's block sizes at the 256 size (query rows × keys per step), to choose
         // its defaults by measurement on this CPU.
         if b.kind == .onednn && p == .f32 {
@@ -170,5 +183,47 @@ struct BenchSuite {
         let tg = try BenchMeasure.median(repeats: repeats) { _ = try Kernels.geglu(g) }
         rows.append(BenchRow(kernel: "geglu 32768x2560", backend: "shared", precision: "f32",
                              threads: threads, seconds: tg, flops: nil, bytes: 1.5 * Double(g.count * 4)))
+    }
+
+    /// The memory-bound kernels between the GEMMs, on the 256 UNet's level-1 activation
+    /// (32 frames of 32×32 × 320 channels, 42 MB). Bytes count one read of each input and one
+    /// write of the output (an in-place kernel reads and writes its operand).
+    mutating func elementwiseKernels() throws {
+        let x = Self.random([32, 1024, 320], seed: 17)
+        let bytes = Double(x.count * 4)
+        func record(_ kernel: String, bytes: Double, _ body: () throws -> Void) rethrows {
+            let t = try BenchMeasure.median(repeats: repeats, body)
+            rows.append(BenchRow(kernel: kernel, backend: "shared", precision: "f32", threads: threads,
+                                 seconds: t, flops: nil, bytes: bytes))
+        }
+        // GroupNorm with each sample's 16 frames in one set of statistics (the video UNet's
+        // ResBlocks normalise over frames too), against the per-frame rows of `shared`.
+        let gamma = Self.random([320], seed: 14), beta = Self.random([320], seed: 15)
+        let joint = try x.reshaped([2, 16 * 1024, 320])
+        try record("groupnorm 2x16384x320 (frames joint)", bytes: 2 * bytes) {
+            _ = try Kernels.groupNorm(joint, groups: 32, eps: 1e-6, weight: gamma, bias: beta)
+        }
+        record("silu 32x1024x320", bytes: 2 * bytes) { _ = Kernels.silu(x) }
+        record("gelu 32x1024x320", bytes: 2 * bytes) { _ = Kernels.gelu(x) }
+        // In place: no output to allocate, so no fresh pages to fault in.
+        var z = x
+        record("silu in place 32x1024x320", bytes: 2 * bytes) { Kernels.siluInPlace(&z) }
+        record("gelu in place 32x1024x320", bytes: 2 * bytes) { Kernels.geluInPlace(&z) }
+        // What every fresh output pays before a kernel writes it.
+        record("allocate + first touch 42 MB", bytes: bytes) { _ = Tensor(shape: x.shape, repeating: 0) }
+        // The attention scores of one 1024-token frame for 5 heads.
+        let scores = Self.random([5 * 1024, 1024], seed: 18)
+        try record("softmax 5120x1024", bytes: 2 * Double(scores.count * 4)) { _ = try Kernels.softmax(scores) }
+        // The residual add: reads both operands, writes one.
+        var sum = x
+        try record("residual add in place 32x1024x320", bytes: 3 * bytes) { try Kernels.addInPlace(&sum, x) }
+        let nchw = try x.reshaped([32, 320, 32, 32])
+        try record("NCHW->NHWC 32x320x32x32", bytes: 2 * bytes) { _ = try Layout.nchwToNHWC(nchw) }
+        // Spatial ↔ temporal token order around the temporal transformers.
+        let frames = try x.reshaped([2, 16, 1024, 320])
+        try record("frames<->positions 2x16x1024x320", bytes: 2 * bytes) { _ = try Layout.swapFramesAndPositions(frames) }
+        // Reads one input, writes four times as much.
+        let small = try x.reshaped([32, 32, 32, 320])
+        try record("upsample nearest 2x 32x32x32x320", bytes: 5 * bytes) { _ = try Kernels.upsampleNearest2x(small) }
     }
 }

@@ -2,6 +2,7 @@ import AnimationService
 import DiffusionPipeline
 import Foundation
 import Testing
+import TestingSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,18 +11,11 @@ import Glibc
 struct OutputTests {
     /// ffprobe's count of decoded frames and codec name for a file.
     static func probe(_ path: String) throws -> (frames: Int, codec: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/ffprobe")
-        process.arguments = ["-v", "error", "-count_frames", "-select_streams", "v:0",
-                             "-show_entries", "stream=nb_read_frames,codec_name", "-of", "default=noprint_wrappers=1", path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let result = try Command("/usr/bin/ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0",
+                                                      "-show_entries", "stream=nb_read_frames,codec_name", "-of",
+                                                      "default=noprint_wrappers=1", path]).run()
         var fields: [String: String] = [:]
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+        for line in result.stdout.split(separator: "\n") {
             let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
             if parts.count == 2 { fields[parts[0]] = parts[1] }
         }

@@ -55,7 +55,8 @@ struct ReferenceCasesTests {
         try Self.check(cases, file: "reference_cases.json")
     }
 
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["CLIP_TOKENIZER_REFERENCE_CASES"] != nil))
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["CLIP_TOKENIZER_REFERENCE_CASES"] != nil,
+                   "opt-in: set CLIP_TOKENIZER_REFERENCE_CASES to extra case files (colon-separated)"))
     func extraReferenceCases() throws {
         for path in (ProcessInfo.processInfo.environment["CLIP_TOKENIZER_REFERENCE_CASES"] ?? "").split(separator: ":") {
             try Self.check(try Self.load(String(path)), file: String(path))

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// `demo-model` and `animate` end to end: the real binary, real images decoded by GStreamer,
 /// real videos checked with ffprobe. The demo model at 64×64 keeps each run to seconds.
@@ -16,15 +17,16 @@ struct AnimateCommandTests {
     static func image(_ dir: String, _ name: String, pattern: String = "smpte", width: Int = 96, height: Int = 80) throws -> String {
         let path = (dir as NSString).appendingPathComponent(name)
         let encoder = name.hasSuffix(".jpg") ? "jpegenc" : "pngenc"
-        try Tools.run("gst-launch-1.0", ["-q", "videotestsrc", "num-buffers=1", "pattern=\(pattern)", "!",
-                                         "video/x-raw,width=\(width),height=\(height)", "!", encoder, "!",
-                                         "filesink", "location=\(path)"])
+        try Command("/usr/bin/gst-launch-1.0", ["-q", "videotestsrc", "num-buffers=1", "pattern=\(pattern)", "!",
+                                                "video/x-raw,width=\(width),height=\(height)", "!", encoder, "!",
+                                                "filesink", "location=\(path)"]).run().checked()
         return path
     }
 
     static func probe(_ path: String) throws -> [String: String] {
-        let out = try Tools.run("ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                                            "stream=nb_read_frames,width,height,r_frame_rate,codec_name", "-of", "default=nw=1", path])
+        let out = try Command("/usr/bin/ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                                                   "stream=nb_read_frames,width,height,r_frame_rate,codec_name", "-of", "default=nw=1",
+                                                   path]).run().checked().stdout
         var fields: [String: String] = [:]
         for line in out.split(separator: "\n") {
             let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
@@ -191,31 +193,24 @@ struct AnimateCommandTests {
         try CLIRunner.withTemporaryDirectory { dir in
             let input = try Self.image(dir, "in.png")
             let output = dir + "/clip.mp4"
-            let process = Process()
-            process.executableURL = try CLIRunner.executable()
-            process.arguments = ["animate", "--model", Self.model, "--image", input, "--steps", "500", "--output", output]
-            let errPath = dir + "/stderr"
-            _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
+            let run = try Command(try CLIRunner.executable().path,
+                                  ["animate", "--model", Self.model, "--image", input, "--steps", "500", "--output", output]).start()
             // Wait until sampling is under way, then interrupt.
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(240)
-            while clock.now < deadline, process.isRunning,
-                  !(try String(contentsOfFile: errPath, encoding: .utf8)).contains("[denoising] step 1/") {
+            while clock.now < deadline, run.isRunning, !run.stderr.contains("[denoising] step 1/") {
                 Thread.sleep(forTimeInterval: 0.05)
             }
             let sent = clock.now
-            kill(process.processIdentifier, SIGINT)
-            process.waitUntilExit()
+            run.signal(SIGINT)
+            let result = run.wait(timeout: .seconds(60))
             let stopped = sent.duration(to: clock.now)
-            #expect(process.terminationStatus == 130)
+            // The tool's own exit status for an interrupted run, not death by the signal.
+            #expect(result.termination == .exit(130), "\(result)")
             #expect(stopped < .seconds(30), "took \(stopped) to stop")
-            let stderr = try String(contentsOfFile: errPath, encoding: .utf8)
-            #expect(stderr.contains("cancelled; nothing was written"))
+            #expect(result.stderr.contains("cancelled; nothing was written"))
             let left = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
-            #expect(left == ["in.png", "stderr"])
+            #expect(left == ["in.png"])
         }
     }
 
@@ -238,27 +233,5 @@ struct AnimateCommandTests {
             for _ in 0..<8 { crc = (crc >> 1) ^ (crc & 1 == 1 ? 0xEDB8_8320 : 0) }
         }
         return ~crc
-    }
-}
-
-/// External tools the tests check results with.
-enum Tools {
-    struct Failed: Error, CustomStringConvertible { let description: String }
-
-    @discardableResult
-    static func run(_ tool: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failed(description: "\(tool) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
-        }
-        return String(decoding: data, as: UTF8.self)
     }
 }

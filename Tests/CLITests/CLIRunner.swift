@@ -1,13 +1,10 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// Runs the built `dynamicrafter` executable as a subprocess.
 enum CLIRunner {
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
+    typealias Result = CommandResult
 
     struct Missing: Error, CustomStringConvertible {
         let description: String
@@ -64,50 +61,19 @@ enum CLIRunner {
         ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date) ?? .distantPast
     }
 
-    /// Runs the CLI with `arguments`; output goes through files so that large outputs cannot
-    /// block the child, and a hang fails the test after `timeout`.
-    /// `environment` edits the inherited environment (OPENBLAS_CORETYPE and friends stay): a
-    /// nil value removes the variable.
+    /// Runs the CLI with `arguments` (see `Command`: outputs through files, killed after
+    /// `timeout`, which fails the test). `environment` edits the inherited environment
+    /// (OPENBLAS_CORETYPE and friends stay): a nil value removes the variable.
     static func run(_ arguments: [String], timeout: Duration = .seconds(120),
-                    environment edits: [String: String?] = [:]) throws -> Result {
-        let process = Process()
-        process.executableURL = try executable()
-        process.arguments = arguments
-        if !edits.isEmpty {
-            var environment = ProcessInfo.processInfo.environment
-            for (key, value) in edits { environment[key] = value }
-            process.environment = environment
+                    environment edits: [String: String?] = [:],
+                    sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
+        let result = try Command(try executable().path, arguments, environment: Command.environment(editing: edits),
+                                 timeout: timeout).run()
+        if result.timedOut {
+            Issue.record("dynamicrafter \(arguments.joined(separator: " ")) did not finish within \(timeout)",
+                         sourceLocation: sourceLocation)
         }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let outURL = dir.appendingPathComponent("stdout")
-        let errURL = dir.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL)
-        let err = try FileHandle(forWritingTo: errURL)
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while process.isRunning {
-            if clock.now > deadline {
-                process.terminate()
-                process.waitUntilExit()
-                Issue.record("dynamicrafter \(arguments.joined(separator: " ")) did not finish within \(timeout)")
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        process.waitUntilExit()
-        try out.close()
-        try err.close()
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-                      stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+        return result
     }
 
     /// A fresh directory removed when `body` returns.

@@ -1,6 +1,7 @@
 import Foundation
 import TensorStorage
 import Testing
+import TestingSupport
 import Weights
 
 /// `dynamicrafter inspect` and `convert`, run as the user runs them.

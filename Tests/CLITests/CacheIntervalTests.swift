@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// `animate --cache-interval`: runs with step caching, refuses values out of range.
 @Suite("animate --cache-interval", .serialized)

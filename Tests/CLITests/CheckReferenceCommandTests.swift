@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// `dynamicrafter check-reference` on the trimmed golden set the repository ships.
 @Suite("check-reference command", .serialized)
 struct CheckReferenceCommandTests {
-    static let fixtures = CLIRunner.packageRoot.appendingPathComponent("Tests/Fixtures/reference").path
+    static let fixtures = ReferenceFixtures.directory
 
     @Test("passes on the golden set and dumps every computed tensor")
     func passesAndDumps() throws {

@@ -172,8 +172,8 @@ struct ModelsCommandTests {
             #expect(!FileManager.default.fileExists(atPath: store + "/demo2"))
             // `animate --model NAME` finds an installed model by its name.
             let image = dir + "/input.png"
-            try Tools.run("gst-launch-1.0", ["-q", "videotestsrc", "num-buffers=1", "!", "video/x-raw,width=40,height=40",
-                                             "!", "pngenc", "!", "filesink", "location=\(image)"])
+            try Command("/usr/bin/gst-launch-1.0", ["-q", "videotestsrc", "num-buffers=1", "!", "video/x-raw,width=40,height=40",
+                                                    "!", "pngenc", "!", "filesink", "location=\(image)"]).run().checked()
             let animated = try Self.run(["animate", "--model", "demo", "--image", image, "--frames", "2", "--steps", "1",
                                          "--output", dir + "/frames/"], environment: env)
             #expect(animated.status == 0, "\(animated.stderr)")

@@ -68,8 +68,8 @@ struct ModelsConvertAndAccessTests {
             #expect(added.stdout.contains("wrote \(models)/tiny/model.safetensors (BF16"))
             #expect(added.stderr.contains("writing a BF16 copy of tiny"))
             let image = dir + "/input.png"
-            try Tools.run("gst-launch-1.0", ["-q", "videotestsrc", "num-buffers=1", "!", "video/x-raw,width=48,height=40",
-                                                        "!", "pngenc", "!", "filesink", "location=\(image)"])
+            try Command("/usr/bin/gst-launch-1.0", ["-q", "videotestsrc", "num-buffers=1", "!", "video/x-raw,width=48,height=40",
+                                                    "!", "pngenc", "!", "filesink", "location=\(image)"]).run().checked()
             let out = dir + "/frames/"
             let animated = try CLIRunner.run(["animate", "--model", models + "/tiny", "--image", image, "--frames", "2",
                                               "--steps", "1", "--output", out], timeout: .seconds(300))
@@ -86,13 +86,10 @@ struct ModelsConvertAndAccessTests {
         try CLIRunner.withTemporaryDirectory { dir in
             let server = try TestServer(serving: ModelsCommandTests.demo + "/model.safetensors", directory: dir)
             let models = dir + "/models"
-            let first = Process()
-            first.executableURL = try CLIRunner.executable()
-            first.arguments = ["models", "fetch", "--url", server.url("slow"), "--config", Self.config, "--name", "tiny", "--models-dir", models]
-            first.standardOutput = FileHandle.nullDevice
-            first.standardError = FileHandle.nullDevice
-            try first.run()
-            defer { if first.isRunning { first.terminate() } }
+            let first = try Command(try CLIRunner.executable().path,
+                                    ["models", "fetch", "--url", server.url("slow"), "--config", Self.config, "--name", "tiny",
+                                     "--models-dir", models]).start()
+            defer { first.stop() }
             // Wait until the first is in the middle of its (slow) transfer.
             let deadline = Date().addingTimeInterval(30)
             while !server.requestLog.contains("/cdn/slow/"), Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
@@ -100,7 +97,7 @@ struct ModelsConvertAndAccessTests {
 
             let second = try fetch(server, "slow", models: models)
             #expect(second.status == 1)
-            #expect(second.stderr.contains("another dynamicrafter command (process \(first.processIdentifier)) is installing"), "\(second.stderr)")
+            #expect(second.stderr.contains("another dynamicrafter command (process \(first.pid)) is installing"), "\(second.stderr)")
             let remove = try ModelsCommandTests.run(["models", "remove", "tiny", "--models-dir", models])
             #expect(remove.status == 1)
             #expect(remove.stderr.contains("another dynamicrafter command"))
@@ -108,8 +105,8 @@ struct ModelsConvertAndAccessTests {
 
             // Let the first transfer finish.
             try server.releaseSlowTransfers()
-            first.waitUntilExit()
-            #expect(first.terminationStatus == 0)
+            let finished = first.wait()
+            #expect(finished.status == 0, "\(finished)")
             let list = try ModelsCommandTests.run(["models", "list", "--models-dir", models])
             #expect(list.stdout.contains(" yes "))
             #expect(try FileManager.default.contentsOfDirectory(atPath: models) == ["tiny"])

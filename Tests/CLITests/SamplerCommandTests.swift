@@ -1,6 +1,7 @@
 import Foundation
 import TensorStorage
 import Testing
+import TestingSupport
 import Weights
 
 extension AnimateCommandTests {

@@ -100,7 +100,7 @@ import TestingSupport
                     "--session", "--print-reply", "--reply-timeout=5000", "--dest=\(TestService.busName)", TestService.path,
                     "\(TestService.interfaceName).Echo",
                 ] + arguments)
-                if result.status != 0 && result.errors.contains(DBusError.Name.invalidArgs) { refusedBySend += 1 }
+                if result.status != 0 && result.stderr.contains(DBusError.Name.invalidArgs) { refusedBySend += 1 }
             }
             #expect(refusedBySend == 5)
 

@@ -269,12 +269,12 @@ enum Descriptors {
 
 /// ffprobe's decoded frame count and codec of a video file.
 func probe(_ path: String) throws -> (frames: Int, codec: String) {
-    let result = try Executables.run("/usr/bin/ffprobe", [
+    let result = try Command("/usr/bin/ffprobe", [
         "-v", "error", "-count_frames", "-select_streams", "v:0",
         "-show_entries", "stream=nb_read_frames,codec_name", "-of", "default=noprint_wrappers=1", path,
-    ])
+    ]).run()
     var fields: [String: String] = [:]
-    for line in result.output.split(separator: "\n") {
+    for line in result.stdout.split(separator: "\n") {
         let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
         if parts.count == 2 { fields[parts[0]] = parts[1] }
     }

@@ -51,14 +51,14 @@ struct DaemonTests {
             // Clients nobody here wrote agree: gdbus's XML and busctl's property reads.
             let gdbus = try bus.bus.run("/usr/bin/gdbus", ["introspect", "--session", "--dest", DaemonBus.busName,
                                                            "--object-path", DaemonBus.managerPath, "--xml"])
-            #expect(gdbus.status == 0, "\(gdbus.errors)")
-            let viaGDBus = try DBusNodeInfo(xml: gdbus.output)
+            #expect(gdbus.status == 0, "\(gdbus.stderr)")
+            let viaGDBus = try DBusNodeInfo(xml: gdbus.stdout)
             #expect(viaGDBus.withoutStandardInterfaces.interfaces == manager.withoutStandardInterfaces.interfaces)
             let busctl = try bus.bus.run("/usr/bin/busctl", ["--address=\(bus.bus.address)", "get-property", DaemonBus.busName,
                                                              DaemonBus.managerPath, DaemonBus.managerInterface,
                                                              "Version", "Backend", "QueueLength"])
-            #expect(busctl.status == 0, "\(busctl.errors)")
-            let lines = busctl.output.split(separator: "\n").map(String.init)
+            #expect(busctl.status == 0, "\(busctl.stderr)")
+            let lines = busctl.stdout.split(separator: "\n").map(String.init)
             #expect(lines.first == "s \"0.1.0\"")
             #expect(lines.count == 3 && ["s \"onednn\"", "s \"openblas\""].contains(lines[1]))
             #expect(lines.last == "u 0")

@@ -63,31 +63,6 @@ enum Executables {
     private static func modified(_ url: URL) -> Date {
         ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date) ?? .distantPast
     }
-
-    /// Runs a tool to completion; returns its status and outputs.
-    @discardableResult
-    static func run(_ tool: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String, errors: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let outURL = directory.appendingPathComponent("out"), errURL = directory.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try out.close()
-        try err.close()
-        return (process.terminationStatus, String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-                String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
-    }
 }
 
 /// The demo model (64×64 frames, random weights), written once per test process by
@@ -96,9 +71,9 @@ enum Fixtures {
     private static let models = Result<String, any Error>(catching: {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("daemon-tests-models-\(getpid())").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let result = try Executables.run(try Executables.cli(), ["demo-model", root + "/demo", "--size", "64"])
+        let result = try Command(try Executables.cli(), ["demo-model", root + "/demo", "--size", "64"]).run()
         guard result.status == 0 else {
-            throw Executables.Missing(description: "dynamicrafter demo-model failed (\(result.status)): \(result.errors)")
+            throw Executables.Missing(description: "dynamicrafter demo-model failed (\(result.status)): \(result.stderr)")
         }
         return root
     })
@@ -109,9 +84,9 @@ enum Fixtures {
     private static let largerModels = Result<String, any Error>(catching: {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("daemon-tests-models-128-\(getpid())").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let result = try Executables.run(try Executables.cli(), ["demo-model", root + "/demo", "--size", "128"])
+        let result = try Command(try Executables.cli(), ["demo-model", root + "/demo", "--size", "128"]).run()
         guard result.status == 0 else {
-            throw Executables.Missing(description: "dynamicrafter demo-model failed (\(result.status)): \(result.errors)")
+            throw Executables.Missing(description: "dynamicrafter demo-model failed (\(result.status)): \(result.stderr)")
         }
         return root
     })
@@ -129,12 +104,12 @@ enum Fixtures {
         let key = "\(width)x\(height)"
         if let path = images[key] { return path }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("daemon-tests-\(getpid())-\(key).png").path
-        let result = try Executables.run("/usr/bin/gst-launch-1.0", [
+        let result = try Command("/usr/bin/gst-launch-1.0", [
             "-q", "videotestsrc", "num-buffers=1", "!", "video/x-raw,width=\(width),height=\(height)", "!", "pngenc", "!",
             "filesink", "location=\(path)",
-        ])
+        ]).run()
         guard result.status == 0, FileManager.default.fileExists(atPath: path) else {
-            throw Executables.Missing(description: "gst-launch-1.0 could not write a PNG: \(result.errors)")
+            throw Executables.Missing(description: "gst-launch-1.0 could not write a PNG: \(result.stderr)")
         }
         images[key] = path
         return path

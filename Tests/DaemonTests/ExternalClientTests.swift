@@ -56,9 +56,9 @@ extension DaemonTests {
         try await DaemonBus.with { bus, _ in
             let script = bus.directory + "/client.py"
             try Self.pythonClient.write(toFile: script, atomically: true, encoding: .utf8)
-            let result = try Executables.run("/usr/bin/python3", [script, bus.bus.address, try Fixtures.png(width: 96, height: 64)])
-            #expect(result.status == 0, "\(result.errors)")
-            let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+            let result = try Command("/usr/bin/python3", [script, bus.bus.address, try Fixtures.png(width: 96, height: 64)]).run()
+            #expect(result.status == 0, "\(result.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: result.stdoutData) as? [String: Any])
             let seen = try #require(json["seen"] as? [String: Any])
             #expect(seen["steps"] as? [Int] == [1, 2, 3, 4])
             #expect(seen["states"] as? [String] == ["running", "done"])
@@ -80,18 +80,18 @@ extension DaemonTests {
 
         let bad = directory + "/bad.conf"
         try "# comment\nqueue-length = 2\ncolour = red\n".write(toFile: bad, atomically: true, encoding: .utf8)
-        let refused = try Executables.run(daemon, ["--config", bad, "--bus", "unix:path=/nonexistent"])
+        let refused = try Command(daemon, ["--config", bad, "--bus", "unix:path=/nonexistent"]).run()
         #expect(refused.status == 78)
-        #expect(refused.errors.contains("bad.conf:3: unknown setting 'colour'"))
+        #expect(refused.stderr.contains("bad.conf:3: unknown setting 'colour'"))
         let notNumber = directory + "/number.conf"
         try "queue-length = many\n".write(toFile: notNumber, atomically: true, encoding: .utf8)
-        #expect(try Executables.run(daemon, ["--config", notNumber]).errors.contains("'queue-length' must be a whole number"))
-        let usage = try Executables.run(daemon, ["--help"])
+        #expect(try Command(daemon, ["--config", notNumber]).run().stderr.contains("'queue-length' must be a whole number"))
+        let usage = try Command(daemon, ["--help"]).run()
         #expect(usage.status == 0)
         for option in ["--bus", "--models-dir", "--model", "--queue-length", "--idle-exit", "--threads", "--job-retention", "--config"] {
-            #expect(usage.output.contains(option), "\(option) missing from --help")
+            #expect(usage.stdout.contains(option), "\(option) missing from --help")
         }
-        #expect(try Executables.run(daemon, ["--bus", "nowhere"]).status != 0)
+        #expect(try Command(daemon, ["--bus", "nowhere"]).run().status != 0)
 
         // The file preloads the model and allows 5 queued jobs; the command line says 1.
         let good = directory + "/good.conf"
@@ -155,17 +155,9 @@ extension DaemonTests {
         for (file, callerIsMember) in [(policy, false), (swapped, true)] {
             let bus = try PrivateBus(policy: Self.systemLikePolicy, includes: [file])
             defer { bus.stop() }
-            let daemon = Process()
-            daemon.executableURL = URL(fileURLWithPath: try Executables.daemon())
-            daemon.arguments = ["--bus", bus.address, "--models-dir", try Fixtures.modelsDirectory(), "--threads", "1"]
-            let log = Pipe()
-            daemon.standardError = log
-            daemon.standardOutput = FileHandle.nullDevice
-            try daemon.run()
-            defer {
-                kill(daemon.processIdentifier, SIGTERM)
-                daemon.waitUntilExit()
-            }
+            let daemon = try Command(try Executables.daemon(),
+                                     ["--bus", bus.address, "--models-dir", try Fixtures.modelsDirectory(), "--threads", "1"]).start()
+            defer { daemon.stop() }
             let client = try DBusConnection(.address(bus.address))
             defer { client.close() }
             // Root may own the name: the daemon comes up.

@@ -17,9 +17,9 @@ struct InstalledModelsTests {
         let demo = try Fixtures.modelsDirectory() + "/demo"
         // The demo weights in the published checkpoints' format, installed with a bf16 copy.
         try TestCheckpointWriter.write(weightsAt: demo + "/model.safetensors", to: root + "/model.ckpt")
-        let added = try Executables.run(try Executables.cli(), ["models", "add", root + "/model.ckpt", "--config", demo + "/config.json",
-                                                                "--name", "tiny", "--convert", "bf16", "--models-dir", models])
-        #expect(added.status == 0, "\(added.errors)")
+        let added = try Command(try Executables.cli(), ["models", "add", root + "/model.ckpt", "--config", demo + "/config.json",
+                                                        "--name", "tiny", "--convert", "bf16", "--models-dir", models]).run()
+        #expect(added.status == 0, "\(added.stderr)")
         // And a folder copied by hand.
         try FileManager.default.copyItem(atPath: demo, toPath: models + "/hand")
 

@@ -58,8 +58,8 @@ extension DaemonTests {
             // A decompression bomb: a 9 KB PNG that claims 50000×50000 pixels, refused from its
             // header before anything of that size is allocated.
             let bombPath = bus.directory + "/bomb.png"
-            let made = try Executables.run("/usr/bin/python3", ["-c", Self.bombScript, bombPath])
-            try #require(made.status == 0, "\(made.errors)")
+            let made = try Command("/usr/bin/python3", ["-c", Self.bombScript, bombPath]).run()
+            try #require(made.status == 0, "\(made.stderr)")
             let bombStarted = ContinuousClock.now
             let bomb = await error(quickJob(), image: bombPath)
             #expect(bomb?.name == prefix + "InvalidImage")

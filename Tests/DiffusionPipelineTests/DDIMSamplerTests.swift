@@ -7,7 +7,6 @@ import Testing
 /// SNR, trailing, guidance rescale 0.7, dynamic rescale 0.7); 5 steps, eta 1, CFG 7.5.
 struct GoldenRun: CustomTestStringConvertible, Sendable {
     let name: String
-    let file: String
     let zsnr: Bool
     let parameterization: Parameterization
     let spacing: DDIMTimestepSpacing
@@ -16,10 +15,13 @@ struct GoldenRun: CustomTestStringConvertible, Sendable {
 
     var testDescription: String { name }
 
+    /// The run's golden tensors: the case's `sampling.safetensors` in Tests/Fixtures/reference.
+    func fixture() throws -> Fixture { try Fixture(reference: name, "sampling.safetensors") }
+
     static let all = [
-        GoldenRun(name: "tiny-256", file: "sampling_tiny256.safetensors", zsnr: false, parameterization: .eps,
+        GoldenRun(name: "tiny-256", zsnr: false, parameterization: .eps,
                   spacing: .uniform, guidanceRescale: 0, dynamicRescaleBase: nil),
-        GoldenRun(name: "tiny-512", file: "sampling_tiny512.safetensors", zsnr: true, parameterization: .v,
+        GoldenRun(name: "tiny-512", zsnr: true, parameterization: .v,
                   spacing: .uniformTrailing, guidanceRescale: 0.7, dynamicRescaleBase: 0.7),
     ]
 
@@ -53,7 +55,7 @@ struct DDIMSamplerTests {
 
     @Test("every step from the golden inputs: CFG output, e_t, pred_x0, x_prev", arguments: GoldenRun.all)
     func everyStep(run: GoldenRun) throws {
-        let g = try Fixture(run.file)
+        let g = try run.fixture()
         let sampler = try run.sampler()
         #expect(sampler.schedule.steps.map(\.timestep) == (try g.ints("timesteps")))
         for i in 0..<5 {
@@ -98,7 +100,7 @@ struct DDIMSamplerTests {
 
     @Test("the whole 5-step chain from x_T with golden UNet outputs reaches latent_final", arguments: GoldenRun.all)
     func chain(run: GoldenRun) throws {
-        let g = try Fixture(run.file)
+        let g = try run.fixture()
         let sampler = try run.sampler()
         let xT = try g.tensor("x_T")
         #expect(mismatches(xT, try g.slice("step.x", 0)) == 0)
@@ -149,7 +151,7 @@ struct DDIMSamplerTests {
     @Test("guidance rescale statistics are per sample in a batch")
     func batchedRescale() throws {
         let run = GoldenRun.all[1]
-        let g = try Fixture(run.file)
+        let g = try run.fixture()
         let sampler = try run.sampler()
         // Batch of two: the golden sample and the same sample scaled by 4. Scaling by a power of two
         // is exact in every operation and leaves σ_c/σ_mo unchanged, so the second CFG output is

@@ -51,9 +51,9 @@ struct DDIMScheduleTests {
 
     @Test("the tiny goldens' per-step scalars equal our coefficients bit for bit")
     func samplingScalars() throws {
-        for (file, schedule, spacing, base) in [("sampling_tiny256.safetensors", plain, DDIMTimestepSpacing.uniform, nil as Double?),
-                                                ("sampling_tiny512.safetensors", zsnr, .uniformTrailing, 0.7)] {
-            let g = try Fixture(file)
+        for (caseName, schedule, spacing, base) in [("tiny-256", plain, DDIMTimestepSpacing.uniform, nil as Double?),
+                                                    ("tiny-512", zsnr, .uniformTrailing, 0.7)] {
+            let g = try Fixture(reference: caseName, "sampling.safetensors")
             let ddim = try DDIMSchedule(schedule: schedule, steps: 5, spacing: spacing, eta: 1, dynamicRescaleBase: base)
             let steps = ddim.steps
             #expect(steps.map(\.timestep) == (try g.ints("timesteps")))

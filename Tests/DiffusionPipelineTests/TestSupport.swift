@@ -2,9 +2,11 @@ import Foundation
 import TensorCore
 import TensorStorage
 import Testing
+import TestingSupport
 import Weights
 
-/// A fixture file of this test bundle, opened with the project's safetensors reader.
+/// A fixture file of this test bundle, or a golden file of the shared reference set, opened
+/// with the project's safetensors reader.
 struct Fixture {
     let archive: any WeightArchive
 
@@ -12,6 +14,11 @@ struct Fixture {
         let url = try #require(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil),
                                "fixture \(name) missing from the test bundle")
         archive = try WeightFile.open(url.path)
+    }
+
+    /// A golden file of a tiny case in Tests/Fixtures/reference (e.g. its `sampling.safetensors`).
+    init(reference caseName: String, _ file: String) throws {
+        archive = try ReferenceFixtures.golden(caseName, file)
     }
 
     func tensor(_ name: String) throws -> Tensor { try archive.tensor(named: name).toTensor() }

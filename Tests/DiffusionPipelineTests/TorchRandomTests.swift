@@ -165,7 +165,7 @@ struct TorchRandomBulkTests {
     /// `python3 scripts/gen_torch_random_fixture.py --bulk DIR` (needs torch).
     static let directory = ProcessInfo.processInfo.environment["DYNAMICRAFTER_TORCH_RANDN_DIR"]
 
-    @Test("millions of torch.randn values, bit for bit", .enabled(if: directory != nil))
+    @Test("millions of torch.randn values, bit for bit", .enabled(if: directory != nil, "opt-in: set DYNAMICRAFTER_TORCH_RANDN_DIR (scripts/gen_torch_random_fixture.py --bulk, needs torch)"))
     func bulk() throws {
         let dir = try #require(Self.directory)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".f32") }.sorted()

@@ -6,8 +6,6 @@ import TestingSupport
 import Testing
 import Weights
 
-typealias CLIPMergedArchive = MergedArchive
-
 /// An archive that renames, reshapes or hides tensors of another, for the load-error tests.
 struct CLIPAlteredArchive: WeightArchive {
     let base: any WeightArchive
@@ -34,34 +32,39 @@ struct CLIPAlteredArchive: WeightArchive {
     var fileSize: Int { base.fileSize }
 }
 
-/// One tiny golden case: weights, inputs, outputs and taps of the CLIP towers and the Resampler
-/// (extracted by scripts/extract_clip_fixtures.py).
+/// One tiny golden case of the committed reference set (`ReferenceFixtures`): the case's weights
+/// (the towers read `cond_stage_model.*`, `embedder.*` and `image_proj_model.*`) and the goldens of
+/// its `text_encoder.safetensors` and `image_vision.safetensors`, asked for as `text.<name>` and
+/// `image.<name>`.
 struct CLIPFixture: Sendable {
     let name: String
     let archive: any WeightArchive
+    private let text: any WeightArchive
+    private let image: any WeightArchive
 
     init(_ name: String) throws {
-        func open(_ file: String) throws -> any WeightArchive {
-            let url = try #require(Bundle.module.url(forResource: "Fixtures/\(file)", withExtension: nil),
-                                   "fixture \(file) missing from the test bundle")
-            return try WeightFile.open(url.path)
-        }
         self.name = name
-        archive = try CLIPMergedArchive(parts: [try open("clip-\(name).safetensors"), try open("clip-\(name)-patch.safetensors")])
+        archive = try ReferenceFixtures.weights(name)
+        text = try ReferenceFixtures.golden(name, "text_encoder.safetensors")
+        image = try ReferenceFixtures.golden(name, "image_vision.safetensors")
     }
 
-    func tensor(_ key: String) throws -> Tensor { try archive.tensor(named: key).toTensor() }
+    func tensor(_ key: String) throws -> Tensor {
+        if key.hasPrefix("text.") { return try text.tensor(named: String(key.dropFirst(5))).toTensor() }
+        if key.hasPrefix("image.") { return try image.tensor(named: String(key.dropFirst(6))).toTensor() }
+        return try archive.tensor(named: key).toTensor()
+    }
 
     var parameters: ParameterSource { ParameterSource(archive: archive) }
 
-    /// The golden ids renumbered into the fixture's compact vocabulary.
+    /// The golden prompts' token ids (int64 in the file; every id is below 2^24, so the float
+    /// copy `toTensor` makes holds them exactly).
     func textIDs() throws -> [[Int32]] {
-        let ids = try archive.tensor(named: "text.ids")
-        try #require(ids.dtype == .i32 && ids.shape.count == 2)
-        let rows = ids.shape[0], cols = ids.shape[1]
-        return (0..<rows).map { r in
-            (0..<cols).map { c in ids.bytes.loadUnaligned(fromByteOffset: 4 * (r * cols + c), as: Int32.self) }
-        }
+        let ids = try tensor("text.ids")
+        try #require(ids.shape.count == 2)
+        let cols = ids.shape[1]
+        let values = ids.scalars.map { Int32($0) }
+        return (0..<ids.shape[0]).map { r in Array(values[(r * cols)..<((r + 1) * cols)]) }
     }
 
     func textConfiguration() throws -> CLIPTextEncoder.Configuration {

@@ -3,6 +3,7 @@ import Foundation
 import TensorCore
 import TensorStorage
 import Testing
+import TestingSupport
 import Weights
 
 @Suite struct ParameterRecorderTests {
@@ -55,10 +56,9 @@ import Weights
     /// buffers and the OpenCLIP parts DynamiCrafter does not run.
     @Test(arguments: ["tiny-256", "tiny-512"])
     func manifestIsWhatLoadingReads(name: String) throws {
-        guard let golden = ManifestFixtures.goldenDirectory else { return }  // shared data not present
         let config = try ManifestFixtures.config("config-\(name).json")
         let manifest = try ParameterManifest(config: config)
-        let recording = UNetRecordingArchive(base: try WeightFile.open(golden + "/\(name)/weights.safetensors"))
+        let recording = UNetRecordingArchive(base: try ReferenceFixtures.weights(name))
         _ = try ModelNetworks(parameters: ParameterSource(archive: recording), config: config,
                               context: ComputeContext(backend: try ComputeBackends.make(.openblas)))
         #expect(recording.read.isSubset(of: Set(manifest.keys)))

@@ -6,24 +6,17 @@ import TestingSupport
 import Testing
 import Weights
 
-/// One tiny golden UNet case (extracted by scripts/extract_unet_fixtures.py): the
-/// `model.diffusion_model.*` weights and the golden inputs, outputs and per-block taps.
+/// One tiny golden UNet case of the committed reference set (`ReferenceFixtures`): the case's
+/// weights (the UNet reads its `model.diffusion_model.*` share) merged with its `unet.safetensors`
+/// goldens: inputs, outputs and per-block taps under their golden names (b1.x, b1.tap.*, b2.out, …).
 struct UNetFixture: Sendable {
     let name: String
     let archive: any WeightArchive
 
     init(_ name: String) throws {
-        let url = try #require(Bundle.module.url(forResource: "Fixtures/unet-\(name).safetensors", withExtension: nil),
-                               "fixture unet-\(name).safetensors missing from the test bundle")
         self.name = name
-        var parts: [any WeightArchive] = [try WeightFile.open(url.path)]
-        var k = 1
-        while let part = Bundle.module.url(forResource: "Fixtures/unet-\(name)-part\(k).safetensors", withExtension: nil) {
-            parts.append(try WeightFile.open(part.path))
-            k += 1
-        }
-        try #require(parts.count > 1, "weight parts unet-\(name)-part<k>.safetensors missing from the test bundle")
-        archive = try UNetMergedArchive(parts: parts)
+        let weights = try ReferenceFixtures.weightPaths(name).map { try WeightFile.open($0) }
+        archive = try UNetMergedArchive(parts: weights + [try ReferenceFixtures.golden(name, "unet.safetensors")])
     }
 
     func tensor(_ key: String) throws -> Tensor { try archive.tensor(named: key).toTensor() }

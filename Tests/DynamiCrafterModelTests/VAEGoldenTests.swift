@@ -6,25 +6,20 @@ import TestingSupport
 import Testing
 import Weights
 
-/// One tiny VAE golden case: the first_stage_model weights and the goldens of vae.safetensors
-/// (extracted by scripts/extract_vae_fixtures.py into vae-<case>.safetensors plus parts).
+/// One tiny VAE golden case of the committed reference set (`ReferenceFixtures`): the case's
+/// weights (the VAE reads its `first_stage_model.*` share) and the goldens of its `vae.safetensors`.
 struct VAEFixture: Sendable {
     let name: String
     let archive: any WeightArchive
+    let goldens: any WeightArchive
 
     init(_ name: String) throws {
-        func open(_ file: String) throws -> (any WeightArchive)? {
-            guard let url = Bundle.module.url(forResource: "Fixtures/\(file)", withExtension: nil) else { return nil }
-            return try WeightFile.open(url.path)
-        }
         self.name = name
-        var parts = [try #require(try open("vae-\(name).safetensors"), "fixture vae-\(name).safetensors missing")]
-        var k = 1
-        while let p = try open("vae-\(name)-part\(k).safetensors") { parts.append(p); k += 1 }
-        archive = try CLIPMergedArchive(parts: parts)
+        archive = try ReferenceFixtures.weights(name)
+        goldens = try ReferenceFixtures.golden(name, "vae.safetensors")
     }
 
-    func golden(_ key: String) throws -> Tensor { try archive.tensor(named: "golden.\(key)").toTensor() }
+    func golden(_ key: String) throws -> Tensor { try goldens.tensor(named: key).toTensor() }
 
     var parameters: ParameterSource { ParameterSource(archive: archive).scoped("first_stage_model") }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import MediaIO
+import TestingSupport
 
 /// External GStreamer and FFmpeg command-line tools: they make the test inputs (so no binary
 /// fixtures are committed) and judge the outputs independently of the code under test.
@@ -21,21 +22,7 @@ enum MediaTools {
     /// Runs a tool to completion; returns its standard output, throws with its standard error.
     @discardableResult
     static func run(_ tool: String, _ arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        // Read before waiting so a large output cannot fill the pipe and stall the tool.
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "\(tool) \(arguments.joined(separator: " ")) failed: \(String(decoding: err, as: UTF8.self))")
-        }
-        return out
+        try Command(tool, arguments).run().checked().stdoutData
     }
 
     /// `gst-launch-1.0 -q <pipeline>`; the pipeline is given as separate words.

@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import TestingSupport
 
 /// The installed D-Bus files, read by a real dbus-daemon: it refuses a malformed policy, lists
 /// only activation files it could parse, and starts what their `Exec=` line says.
@@ -27,38 +28,15 @@ struct DBusFileTests {
     /// A private bus reading the installed activation folder (and, for the system one, the
     /// installed policy): which name it can activate, and what it runs to activate it.
     static func activate(servicesFolder: String, tree: InstallTree) throws -> (names: String, start: Tool.Result, launched: [String]) {
-        let daemon = try #require(Self.daemon)
         let send = try #require(Self.send)
-        let socket = tree.root + "/bus"
-        let config = tree.root + "/bus.conf"
         // The policy's user and group need not exist here: dbus-daemon warns and goes on,
-        // but it refuses to start on a policy file it cannot parse.
-        try """
-        <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
-         "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-        <busconfig>
-          <listen>unix:path=\(socket)</listen>
-          <auth>EXTERNAL</auth>
-          <servicedir>\(tree.prefix)/share/dbus-1/\(servicesFolder)</servicedir>
-          <policy context="default">
-            <allow send_destination="*" eavesdrop="true"/>
-            <allow eavesdrop="true"/>
-            <allow own="*"/>
-          </policy>
-          <include>\(tree.prefix)/share/dbus-1/system.d/org.dynamicrafter.Animator1.conf</include>
-        </busconfig>
-        """.write(toFile: config, atomically: true, encoding: .utf8)
-        let bus = try daemon.start(["--config-file=\(config)", "--nofork", "--nopidfile"], environment: ["STUB_LOG": tree.stubLog],
-                                   stdout: tree.root + "/bus.out", stderr: tree.root + "/bus.err")
-        defer { Tool.stop(bus) }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !FileManager.default.fileExists(atPath: socket) {
-            let log = (try? String(contentsOfFile: tree.root + "/bus.err", encoding: .utf8)) ?? ""
-            try #require(bus.isRunning, "dbus-daemon refused the configuration: \(log)")
-            try #require(ContinuousClock.now < deadline, "dbus-daemon did not listen within 10 s: \(log)")
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        let address = "--bus=unix:path=\(socket)"
+        // but it refuses to start on a policy file it cannot parse (PrivateBus then throws
+        // with what it said). The activated stub logs its command line to STUB_LOG.
+        let bus = try PrivateBus(serviceDirectories: ["\(tree.prefix)/share/dbus-1/\(servicesFolder)"],
+                                 includes: ["\(tree.prefix)/share/dbus-1/system.d/org.dynamicrafter.Animator1.conf"],
+                                 environment: ProcessInfo.processInfo.environment.merging(["STUB_LOG": tree.stubLog]) { _, new in new })
+        defer { bus.stop() }
+        let address = "--bus=\(bus.address)"
         let names = try send.run([address, "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus",
                                   "org.freedesktop.DBus.ListActivatableNames"])
         try #require(names.status == 0, "\(names.stderr)")

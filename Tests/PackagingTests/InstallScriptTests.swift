@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// `scripts/install.sh`: what it installs where, what it writes into the files, and that
 /// `--uninstall` takes exactly that set away again.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// `scripts/install.sh` run into a fresh temporary folder. Small shell scripts stand in for the
 /// built programs (the tests check where files go and what they say, not the programs); each

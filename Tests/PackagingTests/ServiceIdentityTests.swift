@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// The system service's user and models folder, made by systemd's own tools into an empty
 /// root folder (`--root`), and the files that must agree with them.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// The systemd units as installed (placeholders replaced), checked by systemd's own analyser.
 /// `systemd-analyze verify` runs without a running systemd; it reports most problems as

@@ -1,32 +1,30 @@
 import Foundation
+import TestingSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A private `dbus-daemon` for one test, listening on a socket in a fresh temporary
-/// directory. With a models directory it also lists a service directory whose
-/// `org.dynamicrafter.Animator1.service` starts `dynamicrafterd` on that bus, so the element's
-/// first call starts the daemon by D-Bus activation, as on a desktop. Without one, the name
-/// is simply not provided (the "daemon missing" case).
+/// A private bus (TestingSupport's `PrivateBus`) for one test. With a models directory it also
+/// lists a service directory whose `org.dynamicrafter.Animator1.service` starts `dynamicrafterd`,
+/// so the element's first call starts the daemon by D-Bus activation, as on a desktop (the
+/// daemon serves the bus that activated it). Without one, the name is simply not provided (the
+/// "daemon missing" case).
 final class DaemonBus: @unchecked Sendable {
     static let serviceName = "org.dynamicrafter.Animator1"
 
     let directory: String
+    private let bus: PrivateBus
     /// The address GStreamer processes get as their session bus.
-    let address: String
-    private let process: Process
+    var address: String { bus.address }
 
     init(modelsDirectory: String? = nil, daemonArguments: [String] = []) throws {
         directory = try PluginEnvironment.temporaryDirectory("dynamicrafter-gst-bus")
-        let socket = directory + "/bus"
-        address = "unix:path=" + socket
-        var serviceDirectory = ""
+        var serviceDirectories: [String] = []
         if let modelsDirectory {
             let services = directory + "/services"
             try FileManager.default.createDirectory(atPath: services, withIntermediateDirectories: true)
             // --idle-exit: should a test process die before its teardown, the daemon goes soon.
-            let command = ([PluginEnvironment.daemonBinary, "--bus", address, "--models-dir", modelsDirectory, "--idle-exit", "60"]
-                + daemonArguments)
+            let command = ([PluginEnvironment.daemonBinary, "--models-dir", modelsDirectory, "--idle-exit", "60"] + daemonArguments)
                 .map(Self.quoteForExec).joined(separator: " ")
             try """
                 [D-BUS Service]
@@ -34,41 +32,13 @@ final class DaemonBus: @unchecked Sendable {
                 Exec=\(command)
 
                 """.write(toFile: services + "/\(Self.serviceName).service", atomically: true, encoding: .utf8)
-            serviceDirectory = "  <servicedir>\(Self.escapeXML(services))</servicedir>\n"
+            serviceDirectories.append(services)
         }
-        let configuration = """
-            <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
-             "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-            <busconfig>
-              <type>session</type>
-              <listen>unix:path=\(Self.escapeXML(socket))</listen>
-              <auth>EXTERNAL</auth>
-            \(serviceDirectory)  <policy context="default">
-                <allow send_destination="*" eavesdrop="true"/>
-                <allow eavesdrop="true"/>
-                <allow own="*"/>
-              </policy>
-            </busconfig>
-
-            """
-        let configPath = directory + "/bus.conf"
-        try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
-
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/dbus-daemon")
-        process.arguments = ["--config-file=\(configPath)", "--nofork", "--nopidfile"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // The socket appears once the bus listens.
-        let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: socket) {
-            guard Date() < deadline, process.isRunning else {
-                kill(process.processIdentifier, SIGKILL)
-                throw PluginEnvironment.Missing(description: "dbus-daemon did not start listening on \(socket)")
-            }
-            usleep(10_000)
+        do {
+            bus = try PrivateBus(serviceDirectories: serviceDirectories)
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
         }
     }
 
@@ -87,13 +57,12 @@ final class DaemonBus: @unchecked Sendable {
     }
 
     /// A `gdbus` call on this bus.
-    func call(destination: String, path: String, method: String, _ arguments: [String]) async throws -> Subprocess.Result {
-        try await Subprocess(
-            executable: PluginEnvironment.gdbus,
-            arguments: ["call", "--address", address, "--dest", destination, "--object-path", path,
-                        "--method", method] + arguments,
-            timeout: 10
-        ).run()
+    func call(destination: String, path: String, method: String, _ arguments: [String]) async throws -> CommandResult {
+        try await Command(
+            PluginEnvironment.gdbus,
+            ["call", "--address", address, "--dest", destination, "--object-path", path, "--method", method] + arguments,
+            timeout: .seconds(10)
+        ).runOnThread()
     }
 
     /// The process id of the daemon owning the service name, nil when none does.
@@ -102,7 +71,7 @@ final class DaemonBus: @unchecked Sendable {
                                            method: "org.freedesktop.DBus.GetConnectionUnixProcessID", [Self.serviceName]),
               result.status == 0 else { return nil }
         // "(uint32 1234,)"
-        let digits = result.output.split(whereSeparator: { !$0.isNumber }).last.map(String.init)
+        let digits = result.stdout.split(whereSeparator: { !$0.isNumber }).last.map(String.init)
         return digits.flatMap { pid_t($0) }
     }
 
@@ -113,7 +82,7 @@ final class DaemonBus: @unchecked Sendable {
                                            ["org.dynamicrafter.Animator1", "State"]),
               result.status == 0 else { return nil }
         // "(<'idle'>,)"
-        return result.output.split(separator: "'").dropFirst().first.map(String.init)
+        return result.stdout.split(separator: "'").dropFirst().first.map(String.init)
     }
 
     /// Polls `daemonState` until it is `state`; returns the seconds it took, nil on timeout.
@@ -130,11 +99,7 @@ final class DaemonBus: @unchecked Sendable {
         if let pid = await daemonPID() {
             kill(pid, SIGKILL)
         }
-        if process.isRunning {
-            // SIGKILL: the bus inherits the test runner's signal mask, where SIGTERM may be blocked.
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        bus.stop()
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -142,11 +107,6 @@ final class DaemonBus: @unchecked Sendable {
     private static func quoteForExec(_ word: String) -> String {
         let plain = word.allSatisfy { $0.isLetter || $0.isNumber || "/._-=:,".contains($0) }
         return plain ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
-
-    private static func escapeXML(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;")
     }
 }
 
@@ -171,7 +131,7 @@ actor DemoModels {
             let models = PluginEnvironment.pluginDirectory + "/test-models"
             try? FileManager.default.removeItem(atPath: models)
             try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
-            let result = try await Subprocess(executable: cli, arguments: ["demo-model", models + "/demo", "--size", "64"], timeout: 120).run()
+            let result = try await Command(cli, ["demo-model", models + "/demo", "--size", "64"], timeout: .seconds(120)).runOnThread()
             guard result.status == 0 else {
                 throw PluginEnvironment.Missing(description: "dynamicrafter demo-model failed: \(result)")
             }

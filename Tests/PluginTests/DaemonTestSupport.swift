@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// Shared pieces of the tests that run the element against a real `dynamicrafterd` on a
 /// private bus, started by D-Bus activation, with the 64×64 demo model.
@@ -72,14 +73,13 @@ enum DaemonTestSupport {
     }
 
     static func ffprobe(_ path: String) async throws -> Probe.Stream {
-        let result = try await Subprocess(
-            executable: PluginEnvironment.ffprobe,
-            arguments: ["-v", "error", "-count_frames", "-select_streams", "v:0",
-                        "-show_entries", "stream=codec_name,width,height,r_frame_rate,nb_read_frames",
-                        "-of", "json", path],
-            timeout: 60
-        ).run()
-        guard result.status == 0, let data = result.output.data(using: .utf8) else {
+        let result = try await Command(
+            PluginEnvironment.ffprobe,
+            ["-v", "error", "-count_frames", "-select_streams", "v:0",
+             "-show_entries", "stream=codec_name,width,height,r_frame_rate,nb_read_frames", "-of", "json", path],
+            timeout: .seconds(60)
+        ).runOnThread()
+        guard result.status == 0, let data = result.stdout.data(using: .utf8) else {
             throw PluginEnvironment.Missing(description: "ffprobe \(path) failed: \(result)")
         }
         let probe = try JSONDecoder().decode(Probe.self, from: data)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 extension DaemonBackedTests {
     /// The README's pipelines, run with gst-launch-1.0 and checked with ffprobe: a photo to

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// What happens before any image reaches a daemon: caps the element cannot take, a bus
 /// without the service, a bus that is not there.
@@ -10,14 +11,14 @@ import Testing
             ["videotestsrc", "num-buffers=1", "!", "video/x-raw,format=I420", "!", "dynamicrafter", "!", "fakesink"],
             sessionBus: nil, timeout: 60)
         #expect(result.status != 0, "\(result)")
-        #expect((result.output + result.errors).contains("could not link"), "\(result)")
+        #expect((result.stdout + result.stderr).contains("could not link"), "\(result)")
 
         // Nor does downstream that wants anything but RGB with a frame rate.
         let output = try await PluginEnvironment.launch(
             ["videotestsrc", "num-buffers=1", "!", "dynamicrafter", "!", "video/x-raw,format=I420", "!", "fakesink"],
             sessionBus: nil, timeout: 60)
         #expect(output.status != 0, "\(output)")
-        #expect((output.output + output.errors).contains("could not link"), "\(output)")
+        #expect((output.stdout + output.stderr).contains("could not link"), "\(output)")
     }
 
     @Test func capsChangedAfterLinkingFailNegotiationAtRuntime() async throws {
@@ -42,7 +43,7 @@ import Testing
                 ["videotestsrc", "num-buffers=1", "!", "dynamicrafter", "!", "fakesink"],
                 sessionBus: bus.address, timeout: 60)
             #expect(result.status != 0, "\(result)")
-            let text = result.output + result.errors
+            let text = result.stdout + result.stderr
             #expect(text.contains("ERROR: from element /GstPipeline:pipeline0/GstDynamiCrafter:dynamicrafter0: The dynamicrafterd daemon is not running on the session bus and cannot be started there"), "\(result)")
             // The bus's own explanation comes along.
             #expect(text.contains("org.dynamicrafter.Animator1 was not provided by any .service files"), "\(result)")
@@ -59,7 +60,7 @@ import Testing
             ["videotestsrc", "num-buffers=1", "!", "dynamicrafter", "bus=\(bus)", "!", "fakesink"],
             sessionBus: nil, timeout: 60)
         #expect(result.status != 0, "\(result)")
-        let text = result.output + result.errors
+        let text = result.stdout + result.stderr
         #expect(text.contains("GstDynamiCrafter:dynamicrafter0: \(expected)"), "\(result)")
         #expect(text.contains("Failed to set pipeline to PAUSED"), "\(result)")
     }
@@ -70,7 +71,7 @@ import Testing
                 ["videotestsrc", "num-buffers=1", "!", "dynamicrafter", "service-name=not a name", "!", "fakesink"],
                 sessionBus: bus.address, timeout: 60)
             #expect(result.status != 0, "\(result)")
-            #expect((result.output + result.errors).contains("service-name 'not a name' is not a D-Bus bus name"), "\(result)")
+            #expect((result.stdout + result.stderr).contains("service-name 'not a name' is not a D-Bus bus name"), "\(result)")
         }
     }
 }

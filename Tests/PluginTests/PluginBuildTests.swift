@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 /// The plugin as GStreamer sees it, no daemon needed: it builds, keeps the Swift runtime out
 /// of GStreamer processes, and gst-inspect-1.0 shows a documented element.
@@ -14,19 +15,19 @@ import Testing
 
     @Test func pluginLinksNoSwiftRuntimeAndExportsOnlyItsEntryPoints() async throws {
         try await PluginEnvironment.buildPlugin()
-        let ldd = try await Subprocess(executable: "/usr/bin/ldd", arguments: [PluginEnvironment.pluginPath], timeout: 30).run()
+        let ldd = try await Command("/usr/bin/ldd", [PluginEnvironment.pluginPath], timeout: .seconds(30)).runOnThread()
         #expect(ldd.status == 0, "\(ldd)")
-        #expect(!ldd.output.lowercased().contains("swift"), "the plugin must not load the Swift runtime:\n\(ldd.output)")
-        #expect(ldd.output.contains("libgstreamer-1.0.so"))
-        #expect(ldd.output.contains("libgio-2.0.so"))
+        #expect(!ldd.stdout.lowercased().contains("swift"), "the plugin must not load the Swift runtime:\n\(ldd.stdout)")
+        #expect(ldd.stdout.contains("libgstreamer-1.0.so"))
+        #expect(ldd.stdout.contains("libgio-2.0.so"))
 
         // GStreamer finds the plugin's descriptor by the file name: libgstNAME.so exports
         // gst_plugin_NAME_get_desc (and GST_PLUGIN_DEFINE's _register). Nothing else leaks.
-        let symbols = try await Subprocess(
-            executable: "/usr/bin/nm", arguments: ["-D", "--defined-only", PluginEnvironment.pluginPath], timeout: 30
-        ).run()
+        let symbols = try await Command(
+            "/usr/bin/nm", ["-D", "--defined-only", PluginEnvironment.pluginPath], timeout: .seconds(30)
+        ).runOnThread()
         #expect(symbols.status == 0, "\(symbols)")
-        let exported = symbols.output.split(separator: "\n").compactMap { line -> String? in
+        let exported = symbols.stdout.split(separator: "\n").compactMap { line -> String? in
             let fields = line.split(separator: " ")
             return fields.count == 3 && fields[1] == "T" ? String(fields[2]) : nil
         }
@@ -36,12 +37,12 @@ import Testing
 
     @Test func inspectShowsTheDocumentedElement() async throws {
         try await PluginEnvironment.buildPlugin()
-        let result = try await Subprocess(
-            executable: PluginEnvironment.gstInspect, arguments: ["dynamicrafter"],
-            environment: PluginEnvironment.gstEnvironment(), timeout: 60
-        ).run()
+        let result = try await Command(
+            PluginEnvironment.gstInspect, ["dynamicrafter"],
+            environment: PluginEnvironment.gstEnvironment(), timeout: .seconds(60)
+        ).runOnThread()
         #expect(result.status == 0, "\(result)")
-        let text = result.output
+        let text = result.stdout
         #expect(text.contains("Long-name                DynamiCrafter image animator"))
         #expect(text.contains("Filename                 \(PluginEnvironment.pluginPath)"))
         let description = text.split(separator: "\n").first { $0.contains("  Description  ") && $0.contains("clip") }
@@ -68,15 +69,15 @@ import Testing
 
     @Test func inspectFindsThePluginByItsFileName() async throws {
         try await PluginEnvironment.buildPlugin()
-        let result = try await Subprocess(
-            executable: PluginEnvironment.gstInspect, arguments: [PluginEnvironment.pluginPath],
-            environment: PluginEnvironment.gstEnvironment(), timeout: 60
-        ).run()
+        let result = try await Command(
+            PluginEnvironment.gstInspect, [PluginEnvironment.pluginPath],
+            environment: PluginEnvironment.gstEnvironment(), timeout: .seconds(60)
+        ).runOnThread()
         #expect(result.status == 0, "\(result)")
-        #expect(result.output.contains("Name                     dynamicrafter"))
-        #expect(result.output.contains("dynamicrafter: DynamiCrafter image animator"))
+        #expect(result.stdout.contains("Name                     dynamicrafter"))
+        #expect(result.stdout.contains("dynamicrafter: DynamiCrafter image animator"))
         // A named licence, not GST_LICENSE_UNKNOWN.
-        let license = result.output.split(separator: "\n").first { $0.hasPrefix("  License ") }
+        let license = result.stdout.split(separator: "\n").first { $0.hasPrefix("  License ") }
         #expect(license != nil && license?.hasSuffix(" unknown") == false, "license line: \(String(describing: license))")
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestingSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -78,22 +79,22 @@ enum PluginEnvironment {
 
     /// Runs gst-launch-1.0 with a pipeline description (split into words as a shell would
     /// not be needed: each element and property is one argument).
-    static func launch(_ pipeline: [String], sessionBus: String?, timeout: Double = 120) async throws -> Subprocess.Result {
+    static func launch(_ pipeline: [String], sessionBus: String?, timeout: Double = 120) async throws -> CommandResult {
         try await buildPlugin()
-        return try await Subprocess(
-            executable: gstLaunch, arguments: pipeline,
-            environment: gstEnvironment(sessionBus: sessionBus), timeout: timeout
-        ).run()
+        return try await Command(
+            gstLaunch, pipeline,
+            environment: gstEnvironment(sessionBus: sessionBus), timeout: .seconds(timeout)
+        ).runOnThread()
     }
 
     /// Runs the probe script on a pipeline and decodes its report.
     static func probe(_ pipeline: String, options: [String] = [], sessionBus: String?, timeout: Double = 120) async throws -> ProbeReport {
         try await buildPlugin()
-        let result = try await Subprocess(
-            executable: python, arguments: [probeScript, pipeline, "--timeout", String(timeout - 10)] + options,
-            environment: gstEnvironment(sessionBus: sessionBus), timeout: timeout
-        ).run()
-        guard result.status == 0, let data = result.output.data(using: .utf8) else {
+        let result = try await Command(
+            python, [probeScript, pipeline, "--timeout", String(timeout - 10)] + options,
+            environment: gstEnvironment(sessionBus: sessionBus), timeout: .seconds(timeout)
+        ).runOnThread()
+        guard result.status == 0, let data = result.stdout.data(using: .utf8) else {
             throw Missing(description: "gst_probe.py failed: \(result)")
         }
         do {
@@ -118,15 +119,15 @@ enum PluginEnvironment {
 /// The one plugin build of a test process.
 actor PluginBuild {
     static let shared = PluginBuild()
-    private var running: Task<Subprocess.Result, any Error>?
+    private var running: Task<CommandResult, any Error>?
 
     func build() async throws {
         // One task shared by every caller: the actor is re-entered while it runs.
         let task = running ?? Task {
-            try await Subprocess(
-                executable: "/usr/bin/make", arguments: ["-C", PluginEnvironment.repositoryRoot + "/plugins"],
-                timeout: 300
-            ).run()
+            try await Command(
+                "/usr/bin/make", ["-C", PluginEnvironment.repositoryRoot + "/plugins"],
+                timeout: .seconds(300)
+            ).runOnThread()
         }
         running = task
         let outcome = try await task.value

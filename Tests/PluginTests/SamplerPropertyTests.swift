@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 
 extension DaemonBackedTests {
     /// The `sampler` property reaches the daemon as its option of that name.
@@ -26,7 +27,7 @@ extension DaemonBackedTests {
                      "!", "fakesink"],
                     sessionBus: bus.address, timeout: 60)
                 #expect(result.status != 0, "\(result)")
-                let text = result.output + result.errors
+                let text = result.stdout + result.stderr
                 let line = text.split(separator: "\n").first { $0.hasPrefix("ERROR: from element /GstPipeline:pipeline0/GstDynamiCrafter:dynamicrafter0:") }
                 #expect(line?.contains("eta") == true, "the daemon's message names eta: \(result)")
                 #expect(text.contains("org.dynamicrafter.Animator1.Error.InvalidArgument"), "\(result)")
@@ -42,6 +43,6 @@ extension NoDaemonTests {
             ["videotestsrc", "num-buffers=1", "!", "dynamicrafter", "sampler=euler", "!", "fakesink"],
             sessionBus: nil, timeout: 60)
         #expect(result.status != 0, "\(result)")
-        #expect((result.output + result.errors).contains("euler"), "\(result)")
+        #expect((result.stdout + result.stderr).contains("euler"), "\(result)")
     }
 }

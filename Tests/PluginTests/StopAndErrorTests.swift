@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestingSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -64,7 +65,7 @@ extension DaemonBackedTests {
                      "!", "fakesink"],
                     sessionBus: bus.address, timeout: 60)
                 #expect(result.status != 0, "\(result)")
-                let text = result.output + result.errors
+                let text = result.stdout + result.stderr
                 let line = text.split(separator: "\n").first { $0.hasPrefix("ERROR: from element /GstPipeline:pipeline0/GstDynamiCrafter:dynamicrafter0:") }
                 #expect(line?.contains("no-such-model") == true, "the daemon's message names the model: \(result)")
                 #expect(text.contains("org.dynamicrafter.Animator1.Error.ModelNotFound"), "\(result)")

@@ -4,12 +4,11 @@ import Foundation
 import ReferenceCheck
 import TensorCore
 import Testing
+import TestingSupport
 import Weights
 
 /// The trimmed golden set (scripts/make_reference_fixtures.py) in the repository.
-let referenceFixtures = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/reference").path
+let referenceFixtures = ReferenceFixtures.directory
 
 @Suite("check-reference on the golden sets")
 struct ReferenceCheckTests {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A Hugging Face-like HTTP server on 127.0.0.1 (Python's `http.server`, started per test):
 /// `GET /<mode>/<repo>/resolve/main/model.ckpt` answers 302 to `/cdn/<mode>/model.ckpt` with
@@ -27,8 +30,7 @@ public final class TestServer {
     public let port: Int
     public let fileSHA256: String
     public let fileSize: Int
-    private let process: Process
-    private let input = Pipe()
+    private let server: RunningCommand
     private let logPath: String
 
     static let script = #"""
@@ -136,11 +138,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header('Content-Length', '0')
         self.end_headers()
         self.close_connection = True
-def watch_stdin():
-    # The test closes our stdin when it is done (SIGTERM may be blocked in the test's children).
-    sys.stdin.buffer.read()
+def watch_parent(parent):
+    # The test stops us with SIGTERM; should the test process die first, we go too.
+    while os.getppid() == parent:
+        time.sleep(0.5)
     os._exit(0)
-threading.Thread(target=watch_stdin, daemon=True).start()
+threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
 server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()
@@ -155,33 +158,22 @@ server.serve_forever()
         try Self.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
         fileSHA256 = try Self.sha256sum(file)
         fileSize = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.intValue ?? 0
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", scriptPath, file, fileSHA256, logPath]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = input
-        try process.run()
-        // The first line is the port (EOF if Python failed to start).
-        var line = Data()
-        while !line.contains(10) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
+        server = try Command("/usr/bin/env", ["python3", scriptPath, file, fileSHA256, logPath]).start()
+        // The first line is the port.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !server.stdout.contains("\n"), server.isRunning, ContinuousClock.now < deadline {
+            usleep(2_000)
         }
-        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            process.terminate()
-            throw StartFailure(description: "the test HTTP server did not start (python3 \(scriptPath))")
+        guard let port = Int(server.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            server.signal(SIGKILL)
+            throw StartFailure(description: "the test HTTP server did not start (python3 \(scriptPath)): \(server.stderr)")
         }
         self.port = port
     }
 
     deinit {
-        try? input.fileHandleForWriting.close()
-        // Bounded: the server exits when its stdin closes; SIGKILL if it has not after 5 s.
-        for _ in 0 ..< 500 where process.isRunning { Thread.sleep(forTimeInterval: 0.01) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        // SIGTERM ends Python at once (children start with no blocked signals); SIGKILL after 5 s.
+        server.stop()
     }
 
     public func base(_ mode: String) -> String { "http://127.0.0.1:\(port)/\(mode)" }
@@ -205,14 +197,6 @@ server.serve_forever()
 
     /// `sha256sum FILE`, the reference the hashes are compared with.
     public static func sha256sum(_ file: String) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        p.arguments = [file]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(String(decoding: data, as: UTF8.self).prefix(64))
+        String(try Command("/usr/bin/sha256sum", [file]).run().checked().stdout.prefix(64))
     }
 }
