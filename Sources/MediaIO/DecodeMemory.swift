@@ -30,8 +30,9 @@ public final class DecodeMemory: Sendable {
     public var reservedBytes: Int { state.withLock { $0.reserved } }
 
     /// Runs `body` once `bytes` fit, then frees them. Gives up with `.busy` after `timeout`
-    /// seconds of waiting.
-    public func withReservation<T>(_ bytes: Int, timeout: Double, _ body: () throws(MediaError) -> T) throws(MediaError) -> T {
+    /// seconds of waiting, or with `.cancelled` as soon as `giveUp` says so.
+    public func withReservation<T>(_ bytes: Int, timeout: Double, giveUp: () -> Bool = { false },
+                                   _ body: () throws(MediaError) -> T) throws(MediaError) -> T {
         let bytes = max(0, bytes)
         let ticket = state.withLock { state in
             defer { state.nextTicket += 1 }
@@ -49,6 +50,10 @@ public final class DecodeMemory: Sendable {
                 return true
             }
             if admitted { break }
+            if giveUp() {
+                state.withLock { $0.waiting.removeAll { $0 == ticket } }
+                throw MediaError(.cancelled, "gave up waiting to decode")
+            }
             if GStreamer.now() > deadline {
                 state.withLock { $0.waiting.removeAll { $0 == ticket } }
                 throw MediaError(.busy, "other large images were being decoded for more than \(Int(timeout)) s; try again")

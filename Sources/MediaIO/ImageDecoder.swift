@@ -76,15 +76,18 @@ public enum ImageDecoder {
     /// memory is still reserved in `memory`, so the full-size copy counts until `use` is done.
     /// The header is read first: a damaged PNG is refused naming the fault, an image over the
     /// limits before anything is decoded, and one whose decode would take more than
-    /// `availableBytes` with `.insufficientMemory`.
+    /// `availableBytes` with `.insufficientMemory`. Waiting for room stops with `.cancelled`
+    /// once `giveUp` returns true.
     public static func decode<T>(data: [UInt8], limits: ImageLimits = .default, memory: DecodeMemory,
-                                 availableBytes: Int?, _ use: (RGBImage) -> T) throws(MediaError) -> T {
+                                 availableBytes: Int?, giveUp: () -> Bool = { false },
+                                 _ use: (RGBImage) -> T) throws(MediaError) -> T {
         try decode(data: data, label: "image data (\(data.count) bytes)", limits: limits, memory: memory,
-                   availableBytes: availableBytes, use)
+                   availableBytes: availableBytes, giveUp: giveUp, use)
     }
 
     private static func decode<T>(data: [UInt8], label: String, limits: ImageLimits, memory: DecodeMemory,
-                                  availableBytes: Int?, _ use: (RGBImage) -> T) throws(MediaError) -> T {
+                                  availableBytes: Int?, giveUp: () -> Bool = { false },
+                                  _ use: (RGBImage) -> T) throws(MediaError) -> T {
         guard !data.isEmpty else {
             throw MediaError(.undecodable, path: label, "there are no bytes to decode")
         }
@@ -108,7 +111,7 @@ public enum ImageDecoder {
             // Size unknown until GStreamer reads it: reserve what the limits allow at most.
             needed = ImageHeader.decodeBytes(pixels: limits.maxPixels, decoderBytesPerPixel: 8)
         }
-        return try memory.withReservation(needed, timeout: admissionTimeoutSeconds) { () throws(MediaError) -> T in
+        return try memory.withReservation(needed, timeout: admissionTimeoutSeconds, giveUp: giveUp) { () throws(MediaError) -> T in
             let image: RGBImage
             do throws(MediaError) {
                 let pipeline = try DecodePipeline(sourceFactory: "appsrc", label: label, limits: limits,
