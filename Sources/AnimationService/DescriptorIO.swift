@@ -147,7 +147,7 @@ enum DescriptorIO {
     /// byte is accepted for `stallTimeout` seconds.
     static func writeAll(
         _ fd: Int32, _ bytes: UnsafeRawBufferPointer, what: String, stallTimeout: Double,
-        isCancelled: () -> Bool
+        isCancelled: () -> Bool, afterChunk: ((Int) -> Void)? = nil
     ) throws(ServiceError) {
         var done = 0
         var lastProgress = Date()
@@ -182,6 +182,7 @@ enum DescriptorIO {
             }
             done += count
             lastProgress = Date()
+            afterChunk?(done)
         }
     }
 }
