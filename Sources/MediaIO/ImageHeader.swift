@@ -122,7 +122,8 @@ enum PNGCheck {
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
     static func fault(_ text: String) -> MediaError {
-        MediaError(.undecodable, "the PNG \(text)")
+        // "the PNG is …", "the PNG's …"
+        MediaError(.undecodable, "the PNG" + (text.hasPrefix("'") ? "" : " ") + text)
     }
 
     static func inspect(_ data: ByteReader, limits: ImageLimits) throws(MediaError) -> ImageHeader {
@@ -242,28 +243,60 @@ final class ImageDataCheck {
     private var produced = 0
     private let expected: Int
     private let size: String
+    /// Row lengths (filter byte included) and counts, pass by pass: each row starts with its
+    /// filter type, which must be 0–4.
+    private let segments: [(length: Int, rows: Int)]
+    private var segment = 0
+    private var rowsLeft = 0
+    private var intoRow = 0
+    private var row = 0
 
     /// The filtered image's size: each row (of each pass, when interlaced) a filter byte and
     /// its packed samples. The caller has checked the size against the limits.
     init(width: Int, height: Int, bitsPerPixel: Int, interlaced: Bool) {
         // Saturating: limits of Int.max must not make this trap.
-        func rows(_ w: Int, _ h: Int) -> Int {
-            guard w > 0, h > 0 else { return 0 }
-            let (bits, o1) = w.multipliedReportingOverflow(by: bitsPerPixel)
-            let (_, o2) = h.multipliedReportingOverflow(by: 1 + bits / 8 + 1)
-            return o1 || o2 ? Int.max / 8 : h * (1 + (bits + 7) / 8)
+        func segment(_ w: Int, _ h: Int) -> (length: Int, rows: Int) {
+            guard w > 0, h > 0 else { return (1, 0) }
+            let (bits, overflow) = w.multipliedReportingOverflow(by: bitsPerPixel)
+            return (overflow ? Int.max / 16 : 1 + (bits + 7) / 8, h)
         }
         if interlaced {
             // Adam7: (x start, x step, y start, y step) of the seven passes.
             let passes = [(0, 8, 0, 8), (4, 8, 0, 8), (0, 4, 4, 8), (2, 4, 0, 4), (0, 2, 2, 4), (1, 2, 0, 2), (0, 1, 1, 2)]
-            expected = passes.reduce(0) { sum, p in
-                sum.addingReportingOverflow(rows((width - p.0 + p.1 - 1) / p.1, (height - p.2 + p.3 - 1) / p.3)).partialValue
-            }
+            segments = passes.map { p in segment((width - p.0 + p.1 - 1) / p.1, (height - p.2 + p.3 - 1) / p.3) }.filter { $0.rows > 0 }
         } else {
-            expected = rows(width, height)
+            segments = [segment(width, height)]
         }
+        expected = segments.reduce(0) { sum, s in
+            let (bytes, o1) = s.length.multipliedReportingOverflow(by: s.rows)
+            let (total, o2) = sum.addingReportingOverflow(bytes)
+            return o1 || o2 ? Int.max / 2 : total
+        }
+        rowsLeft = segments.first?.rows ?? 0
         size = "\(width)×\(height)"
         stream.initialize(to: z_stream())
+    }
+
+    /// Checks the filter type at the start of each row among the `count` bytes just inflated.
+    private func checkFilters(_ count: Int) throws(MediaError) {
+        var at = 0
+        while at < count, segment < segments.count {
+            if intoRow == 0, scratch[at] > 4 {
+                throw PNGCheck.fault("is corrupt (row \(row) of its image data has filter type \(scratch[at]); PNG defines 0–4)")
+            }
+            let step = min(count - at, segments[segment].length - intoRow)
+            at += step
+            intoRow += step
+            if intoRow == segments[segment].length {
+                intoRow = 0
+                row += 1
+                rowsLeft -= 1
+                if rowsLeft == 0 {
+                    segment += 1
+                    rowsLeft = segment < segments.count ? segments[segment].rows : 0
+                }
+            }
+        }
     }
 
     deinit {
@@ -287,10 +320,12 @@ final class ImageDataCheck {
             stream.pointee.next_out = scratch
             stream.pointee.avail_out = uInt(Self.scratchSize)
             let status = inflate(stream, Z_NO_FLUSH)
-            produced += Self.scratchSize - Int(stream.pointee.avail_out)
+            let count = Self.scratchSize - Int(stream.pointee.avail_out)
+            produced += count
             if produced > expected {
                 throw PNGCheck.fault("is corrupt (its image data holds more than the \(expected) bytes a \(size) PNG needs)")
             }
+            try checkFilters(count)
             switch status {
             case Z_STREAM_END:
                 finished = true

@@ -12,37 +12,37 @@ import Glibc
 /// An engine over the demo models that runs `onWrite` after each write into a job's output
 /// (the engine's test hook), for stopping jobs in the middle of writing.
 final class WritingEngine: Sendable {
+    /// What the write hook needs, filled in once the engine exists.
+    private final class Hook: Sendable {
+        let engine = Mutex<JobEngine?>(nil)
+        let action = Mutex<(@Sendable (JobEngine, UInt64) -> Void)?>(nil)
+        let fired = Mutex(false)
+    }
+
     let engine: JobEngine
     let log = EventLog()
-    private let onWrite = Mutex<(@Sendable (JobEngine, UInt64, Int) -> Void)?>(nil)
+    private let hook = Hook()
 
-    init(budget: MemoryBudget? = nil) throws {
+    init() throws {
         var configuration = EngineConfiguration(outputStallTimeout: 10)
-        let box = Mutex<JobEngine?>(nil)
-        let hook = onWrite
-        configuration.afterOutputWrite = { job, written in
-            guard let engine = box.withLock({ $0 }), let action = hook.withLock({ $0 }) else { return }
-            action(engine, job, written)
+        let hook = self.hook
+        configuration.afterOutputWrite = { job, _ in
+            guard let engine = hook.engine.withLock({ $0 }), let action = hook.action.withLock({ $0 }),
+                  !hook.fired.withLock({ let was = $0; $0 = true; return was }) else { return }
+            action(engine, job)
         }
-        if let budget { configuration.memoryBudget = { budget } }
         engine = try JobEngine(registry: ModelRegistry(directory: try DemoModels.directory()), configuration: configuration)
-        box.withLock { $0 = engine }
+        hook.engine.withLock { $0 = engine }
         let log = self.log
         engine.setObserver { log.record($0) }
     }
 
     /// `action` runs once, after the first write.
     func onFirstWrite(_ action: @escaping @Sendable (JobEngine, UInt64) -> Void) {
-        let done = Mutex(false)
-        onWrite.withLock {
-            $0 = { engine, job, _ in
-                guard !done.withLock({ let was = $0; $0 = true; return was }) else { return }
-                action(engine, job)
-            }
-        }
+        hook.action.withLock { $0 = action }
     }
 
-    func close() { engine.shutdown(grace: 10) }
+    func stop() { engine.shutdown(grace: 10) }
 
     /// Runs a job writing `format` into `output`; returns how it ended.
     func run(into output: Int32, format: OutputFormat, frames: Int = 8) throws -> JobSnapshot {
@@ -55,8 +55,8 @@ final class WritingEngine: Sendable {
     }
 }
 
-/// A scratch file with `content`, opened with `flags`.
-struct ScratchFile: ~Copyable {
+/// A scratch file with `content`, opened with `flags`; removed with the object.
+final class ScratchFile {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("output-\(UUID().uuidString)").path
     let fd: Int32
 
@@ -86,7 +86,7 @@ struct HostileClientTests {
     ])
     func cancelledRawWrite(name: String, flags: Int32) throws {
         let fixture = try WritingEngine()
-        defer { fixture.close() }
+        defer { fixture.stop() }
         let original = name == "empty" ? [] : Self.former
         let file = try ScratchFile(original, flags: flags)
         fixture.onFirstWrite { engine, job in engine.cancel(job: job) }
@@ -99,7 +99,7 @@ struct HostileClientTests {
     @Test("a finished raw result replaces a longer file's content from its start; O_APPEND adds it after")
     func finishedRawWrite() throws {
         let fixture = try WritingEngine()
-        defer { fixture.close() }
+        defer { fixture.stop() }
         let file = try ScratchFile(Self.former, flags: O_WRONLY)
         #expect(try fixture.run(into: file.fd, format: .raw).state == .done)
         #expect(file.content.count == Self.rawSize)
@@ -114,7 +114,7 @@ struct HostileClientTests {
     @Test("an encoded result stopped by shutdown while it is written leaves the file empty", arguments: [OutputFormat.mp4, .gif])
     func shutdownDuringWrite(format: OutputFormat) throws {
         let fixture = try WritingEngine()
-        defer { fixture.close() }
+        defer { fixture.stop() }
         let file = try ScratchFile([], flags: O_WRONLY)
         fixture.onFirstWrite { engine, _ in
             // What SIGTERM does; the worker (this thread) carries on once it is under way.
@@ -168,15 +168,14 @@ struct HostileClientTests {
 
     @Test("an image whose decode would not fit in memory is refused with InsufficientMemory")
     func decodeCountsAgainstMemory() throws {
-        // Enough for the demo job, not for decoding 8192 × 4096 (about 288 MiB).
-        let fixture = try WritingEngine(budget: MemoryBudget(availableBytes: 200 << 20, source: "the test"))
-        defer { fixture.close() }
+        // The engine's reader is given its memory budget; here the reader is asked directly, as
+        // the budget that lets a demo job in is larger than any image within the limits needs.
+        let reader = ImageReader(availableMemory: { 200 << 20 })
         let fd = try TestInput.descriptor(holding: TinyPNG.make(width: 8192, height: 4096))
         defer { close(fd) }
-        let error = serviceError {
-            try fixture.engine.submit(AnimationRequest(owner: "c", options: EngineFixture.quickOptions(), image: .encoded(fileDescriptor: fd)))
-        }
+        let error = serviceError { try reader.read(.encoded(fileDescriptor: fd), fittingWidth: 64, height: 64) }
         #expect(error?.kind == .insufficientMemory)
+        // 8192 × 4096 × (3 decoded + 3 converted + 3 copied) bytes.
         #expect(error?.message.contains("8192×4096 PNG takes about 288 MiB; 200 MiB are available") == true, "\(String(describing: error))")
     }
 }
@@ -189,7 +188,8 @@ enum TinyPNG {
             let body = Array(type.utf8) + data
             return bigEndian(UInt32(data.count)) + body + bigEndian(UInt32(body.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }))
         }
-        let rows = [UInt8](repeating: 0x40, count: Int(height) * (1 + Int(width) * 3))
+        var rows = [UInt8](repeating: 0x40, count: Int(height) * (1 + Int(width) * 3))
+        for row in 0..<Int(height) { rows[row * (1 + Int(width) * 3)] = 0 } // filter type: none
         var size = compressBound(uLong(rows.count))
         var deflated = [UInt8](repeating: 0, count: Int(size))
         _ = compress2(&deflated, &size, rows, uLong(rows.count), 1)

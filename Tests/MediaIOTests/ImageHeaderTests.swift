@@ -82,6 +82,8 @@ struct ImageHeaderTests {
             ("damaged stream", HandPNG.png(width: 16, height: 16, idat: damagedStream), "the PNG is corrupt"),
             ("text", [0x89, 0x50, 0x4E, 0x47] + Array(" but then text".utf8), "signature is damaged"),
             ("no palette", HandPNG.png(width: 8, height: 8, colour: 3), "no PLTE palette"),
+            ("bad row filter", HandPNG.png(width: 4, height: 3, data: [0] + Array(repeating: 1, count: 12) + [2] + Array(repeating: 1, count: 12) + [9] + Array(repeating: 1, count: 12)),
+             "row 2 of its image data has filter type 9"),
         ]
         for (name, bytes, expected) in cases {
             let error = Self.failure(bytes)
