@@ -129,7 +129,7 @@ let package = Package(
         ),
         .target(
             name: "MediaIO",
-            dependencies: ["CGStreamer", "CGIF", "Imaging"],
+            dependencies: ["CGStreamer", "CGIF", "Imaging", "CZlib"],
             swiftSettings: strictness
         ),
         // The D-Bus layer: a Swift wrapper over libdbus (connection on a dispatch source,
@@ -208,7 +208,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AnimationServiceTests",
-            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "Imaging", "TensorStorage", "TensorCore", "TestingSupport",
+            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "Imaging", "TensorStorage", "TensorCore", "TestingSupport", "CZlib",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "InMemoryLogging", package: "swift-log")],
             swiftSettings: strictness
@@ -235,7 +235,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MediaIOTests",
-            dependencies: ["MediaIO", "Imaging", "TestingSupport"],
+            dependencies: ["MediaIO", "Imaging", "TestingSupport", "CZlib"],
             swiftSettings: strictness
         ),
         .testTarget(

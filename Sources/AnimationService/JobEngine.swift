@@ -53,7 +53,10 @@ public final class JobEngine: Sendable {
         backendName = backend.kind.rawValue
         context = ComputeContext(backend: backend, precision: configuration.precision)
         precision = configuration.precision
-        reader = ImageReader(limits: configuration.inputLimits)
+        // Decoding counts against the same budget as jobs (a small file can declare a huge image).
+        reader = ImageReader(limits: configuration.inputLimits) { [budget = configuration.memoryBudget] in
+            (budget?() ?? MemoryBudget.current()).availableBytes
+        }
         temporaryDirectory = try Self.makePrivateDirectory(in: configuration.temporaryDirectory)
         state = Mutex(EngineState())
         let thread = Thread { [self] in

@@ -10,7 +10,9 @@ final class DecodePipeline {
     private let watch: SizeWatch
     private let label: String
 
-    init(sourceFactory: String, label: String, limits: ImageLimits) throws(MediaError) {
+    /// `declaredPixels`: the size the file's header declares, which was reserved for; a decoder
+    /// producing more is stopped.
+    init(sourceFactory: String, label: String, limits: ImageLimits, declaredPixels: Int? = nil) throws(MediaError) {
         try GStreamer.require([sourceFactory, "decodebin", "videoconvert", "appsink"], for: "decoding an image")
         // Fixed text only: the path or descriptor is set as a property afterwards.
         let description = "\(sourceFactory) name=src ! decodebin name=dec ! videoconvert name=conv"
@@ -28,7 +30,7 @@ final class DecodePipeline {
         self.source = source
         self.sink = UnsafeMutableRawPointer(sink).assumingMemoryBound(to: GstAppSink.self)
         self.label = label
-        self.watch = SizeWatch(limits: limits, label: label)
+        self.watch = SizeWatch(limits: limits, label: label, declaredPixels: declaredPixels)
         watch.install(on: pipeline, decoder: "dec", converter: "conv")
     }
 
