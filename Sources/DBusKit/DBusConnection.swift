@@ -272,12 +272,14 @@ public final class DBusConnection: Sendable {
     /// loses its owner: the peer closed its connection or died. If the name has no owner
     /// already, the handler runs at once. Keep the returned subscription while interested
     /// (releasing it cancels the watch); cancel it when the peer's business is done.
+    ///
+    /// Each watch is a match rule on the bus, and the bus limits them per connection (512 on
+    /// a default system bus): to follow any number of peers, use `watchUniqueNamesVanished`.
     public func watchNameVanished(_ name: String, handler: @escaping @Sendable (String) -> Void) async throws -> DBusSubscription {
         try DBusSyntax.requireBusName(name)
         let once = OnceFlag()
-        let rule = DBusMatchRule(
-            type: .signal, sender: "org.freedesktop.DBus", interface: "org.freedesktop.DBus",
-            member: "NameOwnerChanged", path: "/org/freedesktop/DBus", arguments: [0: name])
+        var rule = Self.nameOwnerChanged
+        rule.arguments = [0: name]
         let subscription = try await subscribe(to: rule) { signal in
             guard signal.arguments.count == 3, signal.arguments[2].stringValue == "", once.claim() else { return }
             handler(name)
@@ -287,6 +289,24 @@ public final class DBusConnection: Sendable {
         if !hasOwner, once.claim() { handler(name) }
         return subscription
     }
+
+    /// Calls `handler` (on the connection's queue) with every unique name (`:1.42`) that leaves
+    /// the bus from now on, its peer having closed its connection or died: one match rule
+    /// however many peers come and go. Names that left before the rule was in place are not
+    /// reported. The handler sees every peer on the bus leave, so it must be cheap for names
+    /// it does not care about.
+    public func watchUniqueNamesVanished(handler: @escaping @Sendable (String) -> Void) async throws -> DBusSubscription {
+        try await subscribe(to: Self.nameOwnerChanged) { signal in
+            // (name, old owner, new owner): a unique name is its own owner and never passes on.
+            guard signal.arguments.count == 3, let name = signal.arguments[0].stringValue, name.hasPrefix(":"),
+                  signal.arguments[2].stringValue == "" else { return }
+            handler(name)
+        }
+    }
+
+    private static let nameOwnerChanged = DBusMatchRule(
+        type: .signal, sender: DBusMatchRule.busDriver, interface: "org.freedesktop.DBus",
+        member: "NameOwnerChanged", path: "/org/freedesktop/DBus")
 }
 
 /// A signal subscription; cancelled by `cancel()` or when released.

@@ -7,7 +7,9 @@ public struct DBusMatchRule: Sendable, Hashable, CustomStringConvertible {
 
     public var type: MessageType?
     /// A unique or well-known name. Locally a well-known sender is not re-checked (messages
-    /// carry the owner's unique name); the bus applies it.
+    /// carry the owner's unique name); the bus applies it. The bus itself
+    /// (org.freedesktop.DBus) is the exception: its messages carry that name, which no peer can
+    /// own, so it is checked locally too.
     public var sender: String?
     public var interface: String?
     public var member: String?
@@ -31,6 +33,9 @@ public struct DBusMatchRule: Sendable, Hashable, CustomStringConvertible {
         self.destination = destination
         self.arguments = arguments
     }
+
+    /// The bus's own name, the sender of its signals (NameOwnerChanged, NameLost, …).
+    static let busDriver = "org.freedesktop.DBus"
 
     /// The rule in the bus's text form.
     public var description: String {
@@ -72,7 +77,10 @@ public struct DBusMatchRule: Sendable, Hashable, CustomStringConvertible {
 
     func matches(_ signal: DBusSignal) -> Bool {
         if let type, type != .signal { return false }
-        if let sender, sender.hasPrefix(":"), sender != signal.sender { return false }
+        // Checked here as well as by the bus: a peer may send a signal straight to this
+        // connection (a destination set), which the bus delivers whatever the rules say; a
+        // forged NameOwnerChanged must not pass for the bus's own.
+        if let sender, sender.hasPrefix(":") || sender == Self.busDriver, sender != signal.sender { return false }
         if let interface, interface != signal.interface { return false }
         if let member, member != signal.member { return false }
         if let path, path != signal.path { return false }

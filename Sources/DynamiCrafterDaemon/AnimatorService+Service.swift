@@ -9,7 +9,7 @@ import ServiceLifecycle
 /// each has been answered, before the engine fails its jobs and the connection closes.
 extension AnimatorService: Service {
     func run() async throws {
-        try start()
+        try await start()
         do {
             try await connection.requestName(AnimatorInterface.busName)
         } catch {

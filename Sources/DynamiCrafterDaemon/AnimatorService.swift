@@ -25,7 +25,7 @@ final class AnimatorService: Sendable {
     /// Short blocking request work (scanning the models folder, building frame buffers).
     private let intake = DispatchQueue(label: "dynamicrafterd.intake", attributes: .concurrent)
     private let jobObjects = Mutex<[UInt64: DBusObject]>([:])
-    private let callers: Mutex<CallerWatch?> = Mutex(nil)
+    private let callers: CallerWatch
     private let accepting = Atomic<Bool>(true)
     /// Animate calls reading their image, not answered yet (a shutdown waits for their replies).
     private let animating = Atomic<Int>(0)
@@ -38,21 +38,25 @@ final class AnimatorService: Sendable {
         self.logger = logger
         managerInfo = interfaces.manager
         jobInfo = interfaces.job
+        callers = CallerWatch(connection: connection) { name in
+            // Every client leaving the bus comes here; for most there is nothing to stop.
+            let reason = "the job's caller (\(name)) left the bus"
+            let reads = engine.abandonReads(ownedBy: name, reason: reason)
+            let jobs = engine.cancelJobs(ownedBy: name, reason: reason)
+            if reads + jobs > 0 {
+                logger.info("client \(name) left the bus: abandoned \(reads) image read(s), cancelled \(jobs) job(s)")
+            }
+        }
     }
 
-    /// Exports the objects and starts mapping engine events; call before requesting the name.
-    func start() throws {
-        let engine = engine
-        let logger = logger
-        callers.withLock {
-            $0 = CallerWatch(connection: connection, logger: logger) { name in
-                let reason = "the job's caller (\(name)) left the bus"
-                let reads = engine.abandonReads(ownedBy: name, reason: reason)
-                let jobs = engine.cancelJobs(ownedBy: name, reason: reason)
-                if reads + jobs > 0 {
-                    logger.info("client \(name) left the bus: abandoned \(reads) image read(s), cancelled \(jobs) job(s)")
-                }
-            }
+    /// Watches callers leaving, exports the objects and starts mapping engine events; call
+    /// before requesting the name.
+    func start() async throws {
+        do {
+            try await callers.start()
+        } catch {
+            logger.error("cannot watch clients leaving the bus (their jobs would outlive them): \(error)")
+            throw error
         }
         engine.setObserver { [weak self] event in self?.publish(event) }
         try connection.export(try managerObject(), at: AnimatorInterface.managerPath)
@@ -133,22 +137,22 @@ final class AnimatorService: Sendable {
         } catch {
             throw error.dbusError
         }
-        // Watched from now: a caller that leaves while its image is still being read has the
-        // read abandoned at once (and, once queued, its job cancelled).
-        callers.withLock { $0 }?.watch(sender)
+        // Here, on the connection's queue, where the caller's leaving can only come after this
+        // call: a caller that leaves while its image is still being read has the read abandoned
+        // at once (and, once queued, its job cancelled).
+        callers.submissionStarted(by: sender)
         // Reading the image may block for as long as a pipe takes (up to the read deadline):
         // a thread of its own, so slow clients never hold up the shared queues. The engine
         // bounds how many such reads run at once, per caller and in all.
         animating.add(1, ordering: .acquiringAndReleasing)
-        Thread.detachNewThread { [weak self] in
+        Thread.detachNewThread { [weak self, callers] in
             do {
                 let snapshot = try engine.submit(try arguments.request(owner: sender))
-                // Again: catches a caller that left before the watch above was in place.
-                self?.callers.withLock { $0 }?.watch(sender)
                 reply.send([.objectPath(Self.jobPath(snapshot.id))])
             } catch {
                 reply.fail(error.dbusError)
             }
+            callers.submissionEnded(by: sender)
             self?.animating.subtract(1, ordering: .acquiringAndReleasing)
             // The descriptors are closed only now that the engine is done with them.
             withExtendedLifetime(arguments) {}

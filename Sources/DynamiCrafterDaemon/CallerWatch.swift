@@ -1,75 +1,65 @@
 import DBusKit
-import Logging
 import Synchronization
 
 /// Notices when a client that submitted jobs leaves the bus (closes its connection or dies),
-/// so its unfinished jobs can be cancelled. One bus match per client, kept until it leaves;
-/// unique names are never reused, so a name seen leaving is remembered (a bounded list) to
-/// catch jobs submitted in the instant before the watch was in place.
+/// so its image reads can be abandoned and its unfinished jobs cancelled. One match rule (every NameOwnerChanged, filtered
+/// here) serves all clients: the bus limits rules per connection (512 on a default system
+/// bus), so a rule per caller would leave the jobs of callers past that limit running after
+/// they left.
+///
+/// A caller may leave while its Animate is in progress, before the engine has the job (or
+/// even the read). Animate's handler registers the submission first, on the connection's
+/// queue, where the bus's notice of that caller leaving can only come later (the bus forwards
+/// a peer's calls before its departure); a departure seen meanwhile is kept until the
+/// submission ends, which then cancels what it queued. No list of departed names is needed: unique names are never
+/// reused, and nothing else can still arrive from a caller that left.
 final class CallerWatch: Sendable {
-    private struct State {
-        /// Watched clients: the subscription, or nil while it is being set up.
-        var watches: [String: DBusSubscription?] = [:]
-        var vanished: [String] = []
+    private struct Submissions {
+        var count = 0
+        var callerLeft = false
     }
 
-    private static let rememberedVanished = 4096
-
     private let connection: DBusConnection
-    private let logger: Logger
     private let onVanish: @Sendable (String) -> Void
-    private let state = Mutex(State())
+    /// Submissions in progress, by caller.
+    private let submitting = Mutex<[String: Submissions]>([:])
+    private let subscription = Mutex<DBusSubscription?>(nil)
 
-    init(connection: DBusConnection, logger: Logger, onVanish: @escaping @Sendable (String) -> Void) {
+    /// `onVanish` runs with the unique name of every client that leaves the bus (on the
+    /// connection's queue, so it must be quick), and again when a submission of a client that
+    /// left during it ends.
+    init(connection: DBusConnection, onVanish: @escaping @Sendable (String) -> Void) {
         self.connection = connection
-        self.logger = logger
         self.onVanish = onVanish
     }
 
-    /// Starts watching `name` (a caller's unique name) unless already watched.
-    func watch(_ name: String) {
-        enum Action { case none, start, alreadyGone }
-        let action: Action = state.withLock { state in
-            if state.vanished.contains(name) { return .alreadyGone }
-            if state.watches[name] != nil { return .none }
-            state.watches[name] = .some(nil)
-            return .start
-        }
-        switch action {
-        case .none: return
-        case .alreadyGone: onVanish(name)
-        case .start:
-            let connection = connection
-            Task { [self] in
-                do {
-                    let subscription = try await connection.watchNameVanished(name) { [weak self] gone in self?.vanished(gone) }
-                    let keep = state.withLock { state -> Bool in
-                        guard case .some(.none) = state.watches[name] else { return false }
-                        state.watches[name] = subscription
-                        return true
-                    }
-                    if !keep { subscription.cancel() }
-                } catch {
-                    logger.warning("cannot watch client \(name) for leaving the bus: \(error)")
-                    state.withLock { _ = $0.watches.removeValue(forKey: name) }
-                }
-            }
-        }
+    /// Subscribes to clients leaving. Call before the objects are exported and the name is
+    /// requested, so that no caller can leave unseen.
+    func start() async throws {
+        let watch = try await connection.watchUniqueNamesVanished { [weak self] name in self?.left(name) }
+        subscription.withLock { $0 = watch }
     }
 
-    private func vanished(_ name: String) {
-        let subscription: DBusSubscription?? = state.withLock { state in
-            state.vanished.append(name)
-            if state.vanished.count > Self.rememberedVanished { state.vanished.removeFirst(state.vanished.count - Self.rememberedVanished) }
-            return state.watches.removeValue(forKey: name)
+    /// Notes a submission by `name` that the engine does not have yet. Call from the method
+    /// handler, on the connection's queue, before anything can block.
+    func submissionStarted(by name: String) {
+        submitting.withLock { $0[name, default: Submissions()].count += 1 }
+    }
+
+    /// Ends what `submissionStarted` began, once the engine has queued (or refused) the job;
+    /// cancels the caller's jobs at once if it left meanwhile.
+    func submissionEnded(by name: String) {
+        let callerLeft = submitting.withLock { submitting -> Bool in
+            guard var entry = submitting[name] else { return false }
+            entry.count -= 1
+            submitting[name] = entry.count > 0 ? entry : nil
+            return entry.callerLeft
         }
-        // Not from inside the subscription's own handler.
-        if case .some(.some(let subscription)) = subscription {
-            Task { subscription.cancel() }
-        }
+        if callerLeft { onVanish(name) }
+    }
+
+    private func left(_ name: String) {
+        submitting.withLock { $0[name]?.callerLeft = true }
         onVanish(name)
     }
-
-    /// Clients currently watched (for tests and logs).
-    var watchedCount: Int { state.withLock { $0.watches.count } }
 }
