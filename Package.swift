@@ -129,7 +129,7 @@ let package = Package(
         ),
         .target(
             name: "MediaIO",
-            dependencies: ["CGStreamer", "CGIF", "Imaging", "CZlib"],
+            dependencies: ["CGStreamer", "CGIF", "Imaging"],
             swiftSettings: strictness
         ),
         // The D-Bus layer: a Swift wrapper over libdbus (connection on a dispatch source,
@@ -208,7 +208,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AnimationServiceTests",
-            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "Imaging", "TensorStorage", "TensorCore", "TestingSupport", "CZlib",
+            dependencies: ["AnimationService", "DiffusionPipeline", "DynamiCrafterModel", "MediaIO", "Imaging", "TensorStorage", "TensorCore", "TestingSupport",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "InMemoryLogging", package: "swift-log")],
             swiftSettings: strictness
@@ -235,7 +235,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MediaIOTests",
-            dependencies: ["MediaIO", "Imaging", "TestingSupport", "CZlib"],
+            dependencies: ["MediaIO", "Imaging", "TestingSupport"],
             swiftSettings: strictness
         ),
         .testTarget(

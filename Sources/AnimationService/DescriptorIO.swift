@@ -58,14 +58,12 @@ enum DescriptorIO {
     /// The whole content: a regular file from its start (whatever its offset: a client may just
     /// have written it), anything else from where it stands to end of file. More than `limit`
     /// bytes, or a stream that does not end within `timeout` seconds, is refused; a stream read
-    /// stops within a poll interval (0.1 s) of `ticket` being abandoned. `tooLarge` words the
-    /// refusal of more than `limit` bytes (given the size when it is known).
-    static func readAll(_ fd: Int32, what: String, limit: Int, timeout: Double, ticket: IntakeTicket? = nil,
-                        tooLarge: ((Int?) -> ServiceError)? = nil) throws(ServiceError) -> [UInt8] {
+    /// stops within a poll interval (0.1 s) of `ticket` being abandoned.
+    static func readAll(_ fd: Int32, what: String, limit: Int, timeout: Double, ticket: IntakeTicket? = nil) throws(ServiceError) -> [UInt8] {
         switch try readableKind(fd, what: what) {
         case .regular(let size):
             guard size <= limit else {
-                throw tooLarge?(size) ?? .invalidImage("the \(what) is \(size) bytes; the limit is \(limit) bytes")
+                throw .invalidImage("the \(what) is \(size) bytes; the limit is \(limit) bytes")
             }
             var bytes = [UInt8](repeating: 0, count: size)
             var done = 0
@@ -83,12 +81,11 @@ enum DescriptorIO {
             bytes.removeLast(size - done)
             return bytes
         case .stream:
-            return try readStream(fd, what: what, limit: limit, timeout: timeout, ticket: ticket, tooLarge: tooLarge)
+            return try readStream(fd, what: what, limit: limit, timeout: timeout, ticket: ticket)
         }
     }
 
-    private static func readStream(_ fd: Int32, what: String, limit: Int, timeout: Double, ticket: IntakeTicket?,
-                                   tooLarge: ((Int?) -> ServiceError)?) throws(ServiceError) -> [UInt8] {
+    private static func readStream(_ fd: Int32, what: String, limit: Int, timeout: Double, ticket: IntakeTicket?) throws(ServiceError) -> [UInt8] {
         let deadline = Date().addingTimeInterval(timeout)
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -115,7 +112,7 @@ enum DescriptorIO {
             }
             if count == 0 { return bytes }
             guard bytes.count + count <= limit else {
-                throw tooLarge?(nil) ?? .invalidImage("the \(what) holds more than \(limit) bytes, the most accepted")
+                throw .invalidImage("the \(what) holds more than \(limit) bytes, the most accepted")
             }
             bytes.append(contentsOf: chunk[0..<count])
         }
@@ -147,7 +144,7 @@ enum DescriptorIO {
     /// byte is accepted for `stallTimeout` seconds.
     static func writeAll(
         _ fd: Int32, _ bytes: UnsafeRawBufferPointer, what: String, stallTimeout: Double,
-        isCancelled: () -> Bool, afterChunk: ((Int) -> Void)? = nil
+        isCancelled: () -> Bool
     ) throws(ServiceError) {
         var done = 0
         var lastProgress = Date()
@@ -182,7 +179,6 @@ enum DescriptorIO {
             }
             done += count
             lastProgress = Date()
-            afterChunk?(done)
         }
     }
 }

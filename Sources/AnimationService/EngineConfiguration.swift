@@ -26,9 +26,6 @@ public struct EngineConfiguration: Sendable {
     public var precision: Precision = .f32
     /// What the service may use; nil measures it before each load and job (`MemoryBudget.current()`).
     public var memoryBudget: (@Sendable () -> MemoryBudget)? = nil
-    /// Called on the worker after each write into a job's output descriptor with the job and the
-    /// bytes written so far: lets tests cancel or stop a job in the middle of writing its result.
-    public var afterOutputWrite: (@Sendable (_ job: UInt64, _ bytesWritten: Int) -> Void)? = nil
     /// Where the engine reports what it did (model loads); by default nowhere.
     public var logger = Logger(label: "org.dynamicrafter.engine") { _ in SwiftLogNoOpLogHandler() }
 

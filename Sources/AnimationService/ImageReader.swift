@@ -9,15 +9,9 @@ import TensorCore
 /// thread: decoding takes milliseconds to seconds.
 public struct ImageReader: Sendable {
     public let limits: InputLimits
-    /// Caps the memory of the decodes running at once through this reader.
-    let decodeMemory: DecodeMemory
-    /// Bytes the process may still use (nil: unknown): a decode that needs more is refused.
-    let availableMemory: @Sendable () -> Int?
 
-    public init(limits: InputLimits = .default, availableMemory: @escaping @Sendable () -> Int? = { nil }) {
+    public init(limits: InputLimits = .default) {
         self.limits = limits
-        self.decodeMemory = DecodeMemory(capacity: limits.maxDecodeBytes)
-        self.availableMemory = availableMemory
     }
 
     /// The image at its own size, 8-bit RGB. `what` names it in messages ("image", "end image").
@@ -28,16 +22,20 @@ public struct ImageReader: Sendable {
     func read(_ source: ImageSource, what: String, ticket: IntakeTicket?) throws(ServiceError) -> RGBImage {
         switch source {
         case .encoded(let fd):
-            return try decode(fd, what: what, ticket: ticket) { (image: RGBImage) throws(ServiceError) in image }
+            let bytes = try DescriptorIO.readAll(fd, what: what, limit: limits.maxEncodedBytes, timeout: limits.readTimeout, ticket: ticket)
+            guard !bytes.isEmpty else { throw .invalidImage("the \(what) is empty") }
+            do {
+                return try ImageDecoder.decode(data: bytes, limits: limits.imageLimits)
+            } catch {
+                throw Self.mapDecode(error, what: what)
+            }
         case .raw(let fd, let layout):
             try layout.validate(limits: limits)
-            func wrongSize(_ held: String) -> ServiceError {
-                .invalidImage("the raw \(what) holds \(held) bytes; \(layout.format.rawValue) \(layout.width)×\(layout.height) with stride \(layout.stride) needs exactly stride × height = \(layout.byteCount)")
+            // One byte more than expected is enough to tell that there is too much.
+            let bytes = try DescriptorIO.readAll(fd, what: what, limit: layout.byteCount + 1, timeout: limits.readTimeout, ticket: ticket)
+            guard bytes.count == layout.byteCount else {
+                throw .invalidImage("the raw \(what) holds \(bytes.count == layout.byteCount + 1 ? "more than \(layout.byteCount)" : "\(bytes.count)") bytes; \(layout.format.rawValue) \(layout.width)×\(layout.height) with stride \(layout.stride) needs exactly stride × height = \(layout.byteCount)")
             }
-            let bytes = try DescriptorIO.readAll(fd, what: what, limit: layout.byteCount, timeout: limits.readTimeout, ticket: ticket) { size in
-                wrongSize(size.map { "\($0)" } ?? "more than \(layout.byteCount)")
-            }
-            guard bytes.count == layout.byteCount else { throw wrongSize("\(bytes.count)") }
             return try Self.unpack(bytes, layout: layout)
         }
     }
@@ -49,38 +47,12 @@ public struct ImageReader: Sendable {
     }
 
     func read(_ source: ImageSource, what: String, fittingWidth width: Int, height: Int, ticket: IntakeTicket?) throws(ServiceError) -> RGBImage {
-        func fit(_ image: RGBImage) throws(ServiceError) -> RGBImage {
-            do {
-                return try ImagePreprocessing.resizeAndCenterCrop(image, height: height, width: width)
-            } catch {
-                throw .internal("cannot resize the \(what) to \(width)×\(height): \(error)")
-            }
-        }
-        if case .encoded(let fd) = source {
-            // Resized while the decode's memory is still reserved: the full-size image counts
-            // until it is gone.
-            return try decode(fd, what: what, ticket: ticket, fit)
-        }
-        return try fit(read(source, what: what, ticket: ticket))
-    }
-
-    /// Reads and decodes an encoded image and hands it to `use` within the decode's reservation.
-    private func decode<T>(_ fd: Int32, what: String, ticket: IntakeTicket?,
-                           _ use: (RGBImage) throws(ServiceError) -> T) throws(ServiceError) -> T {
-        let bytes = try DescriptorIO.readAll(fd, what: what, limit: limits.maxEncodedBytes, timeout: limits.readTimeout, ticket: ticket)
-        guard !bytes.isEmpty else { throw .invalidImage("the \(what) is empty") }
-        let outcome: Result<T, ServiceError>
-        do throws(MediaError) {
-            outcome = try ImageDecoder.decode(data: bytes, limits: limits.imageLimits, memory: decodeMemory,
-                                              availableBytes: availableMemory(), giveUp: { ticket?.abandoned != nil }) { image in
-                Result { () throws(ServiceError) -> T in try use(image) }
-            }
+        let image = try read(source, what: what, ticket: ticket)
+        do {
+            return try ImagePreprocessing.resizeAndCenterCrop(image, height: height, width: width)
         } catch {
-            // Waiting for room to decode stops when the caller leaves or the daemon stops.
-            if error.kind == .cancelled, let abandoned = ticket?.abandoned { throw abandoned }
-            throw Self.mapDecode(error, what: what)
+            throw .internal("cannot resize the \(what) to \(width)×\(height): \(error)")
         }
-        return try outcome.get()
     }
 
     static func unpack(_ bytes: [UInt8], layout: RawPixelLayout) throws(ServiceError) -> RGBImage {
@@ -117,10 +89,6 @@ public struct ImageReader: Sendable {
             return .internal("cannot decode the \(what): \(error.message)")
         case .tooLarge:
             return .invalidImage("the \(what) is too large: \(error.message)")
-        case .insufficientMemory:
-            return ServiceError(.insufficientMemory, "cannot decode the \(what): \(error.message)")
-        case .busy:
-            return .busy("cannot decode the \(what) now: \(error.message)")
         default:
             return .invalidImage("the \(what) could not be decoded: \(error.message)")
         }

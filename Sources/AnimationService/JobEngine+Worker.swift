@@ -191,15 +191,15 @@ extension JobEngine {
     }
 
     /// Writes the result into the client's descriptor: raw frames as they are, anything else
-    /// encoded first into the private folder (the encoders write files) and then copied; a
-    /// regular file is put back as it was when this fails or is cancelled (`OutputDelivery`).
+    /// encoded first into the private folder (the encoders write files) and then copied.
     private func write(_ frames: StoredFrames, to output: OwnedDescriptor, format: OutputFormat, job id: UInt64, control: JobControl) throws {
-        let hook = configuration.afterOutputWrite
-        let delivery = OutputDelivery(fd: output.rawValue, what: "output", stallTimeout: configuration.outputStallTimeout,
-                                      isCancelled: { control.isCancelled },
-                                      afterChunk: hook.map { hook -> (Int) -> Void in { hook(id, $0) } })
+        let fd = output.rawValue
+        let stall = configuration.outputStallTimeout
+        let cancelled = { control.isCancelled }
         if format == .raw {
-            try frames.packed.withUnsafeBytes { bytes in try delivery.write(bytes) }
+            try frames.packed.withUnsafeBytes { bytes in
+                try DescriptorIO.writeAll(fd, bytes, what: "output", stallTimeout: stall, isCancelled: cancelled)
+            }
             return
         }
         guard let videoFormat = VideoFormat(rawValue: format.rawValue) else {
@@ -221,7 +221,9 @@ extension JobEngine {
         } catch {
             throw ServiceError.internal("cannot read back the encoded clip: \(error.localizedDescription)")
         }
-        try encoded.withUnsafeBytes { bytes in try delivery.write(bytes) }
+        try encoded.withUnsafeBytes { bytes in
+            try DescriptorIO.writeAll(fd, bytes, what: "output", stallTimeout: stall, isCancelled: cancelled)
+        }
     }
 }
 

@@ -53,10 +53,7 @@ public final class JobEngine: Sendable {
         backendName = backend.kind.rawValue
         context = ComputeContext(backend: backend, precision: configuration.precision)
         precision = configuration.precision
-        // Decoding counts against the same budget as jobs (a small file can declare a huge image).
-        reader = ImageReader(limits: configuration.inputLimits) { [budget = configuration.memoryBudget] in
-            (budget?() ?? MemoryBudget.current()).availableBytes
-        }
+        reader = ImageReader(limits: configuration.inputLimits)
         temporaryDirectory = try Self.makePrivateDirectory(in: configuration.temporaryDirectory)
         state = Mutex(EngineState())
         let thread = Thread { [self] in

@@ -10,9 +10,7 @@ final class DecodePipeline {
     private let watch: SizeWatch
     private let label: String
 
-    /// `declaredPixels`: the size the file's header declares, which was reserved for; a decoder
-    /// producing more is stopped.
-    init(sourceFactory: String, label: String, limits: ImageLimits, declaredPixels: Int? = nil) throws(MediaError) {
+    init(sourceFactory: String, label: String, limits: ImageLimits) throws(MediaError) {
         try GStreamer.require([sourceFactory, "decodebin", "videoconvert", "appsink"], for: "decoding an image")
         // Fixed text only: the path or descriptor is set as a property afterwards.
         let description = "\(sourceFactory) name=src ! decodebin name=dec ! videoconvert name=conv"
@@ -30,7 +28,7 @@ final class DecodePipeline {
         self.source = source
         self.sink = UnsafeMutableRawPointer(sink).assumingMemoryBound(to: GstAppSink.self)
         self.label = label
-        self.watch = SizeWatch(limits: limits, label: label, declaredPixels: declaredPixels)
+        self.watch = SizeWatch(limits: limits, label: label)
         watch.install(on: pipeline, decoder: "dec", converter: "conv")
     }
 

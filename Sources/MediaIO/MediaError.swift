@@ -20,10 +20,6 @@ public struct MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidInput
         /// A pipeline made no progress within its time limit.
         case timedOut
-        /// Decoding the image would take more memory than is available.
-        case insufficientMemory
-        /// Other work holds what this operation needs for longer than it may wait.
-        case busy
     }
 
     public let kind: Kind

@@ -9,13 +9,11 @@ import Synchronization
 final class SizeWatch: Sendable {
     let limits: ImageLimits
     let label: String
-    let declaredPixels: Int?
     private let refusalState = Mutex<MediaError?>(nil)
 
-    init(limits: ImageLimits, label: String, declaredPixels: Int? = nil) {
+    init(limits: ImageLimits, label: String) {
         self.limits = limits
         self.label = label
-        self.declaredPixels = declaredPixels
     }
 
     var refusal: MediaError? {
@@ -29,14 +27,8 @@ final class SizeWatch: Sendable {
         var height: gint = 0
         guard gst_structure_get_int(structure, "width", &width) != 0,
               gst_structure_get_int(structure, "height", &height) != 0 else { return true }
-        let error: MediaError
-        if !limits.allows(width: Int(width), height: Int(height)) {
-            error = limits.refusal(width: Int(width), height: Int(height), path: label)
-        } else if let declaredPixels, Int(width) * Int(height) > declaredPixels {
-            error = MediaError(.undecodable, path: label, "the image decodes to \(width)×\(height) pixels, more than its header declares")
-        } else {
-            return true
-        }
+        if limits.allows(width: Int(width), height: Int(height)) { return true }
+        let error = limits.refusal(width: Int(width), height: Int(height), path: label)
         refusalState.withLock { if $0 == nil { $0 = error } }
         return false
     }
