@@ -187,9 +187,7 @@ public final class JobEngine: Sendable {
     /// Makes every image read in progress give up (within 0.1 s) and its submit fail with
     /// ShuttingDown: the first step of a shutdown, so that every Animate gets its answer.
     public func abandonReads() {
-        state.withLock { state in
-            for ticket in state.reading.values { ticket.abandon(Self.stoppingWhileReading) }
-        }
+        state.withLock { $0.abandonReads(Self.stoppingWhileReading) }
     }
 
     /// Makes the image reads of `owner` (e.g. a client that went away) give up within 0.1 s;
@@ -202,9 +200,6 @@ public final class JobEngine: Sendable {
             return tickets.count
         }
     }
-
-    /// Submissions still reading their images.
-    public var readsInProgress: Int { state.withLock { $0.reading.count } }
 
     static let stoppingWhileReading = ServiceError(.shuttingDown, "the daemon is stopping; the image was not read (submit it again once the daemon is back)")
 
@@ -319,7 +314,7 @@ public final class JobEngine: Sendable {
         mutate { state, events in
             guard !state.shuttingDown else { return }
             state.shuttingDown = true
-            for ticket in state.reading.values { ticket.abandon(Self.stoppingWhileReading) }
+            state.abandonReads(Self.stoppingWhileReading)
             let stopping = ServiceError(.shuttingDown, "the daemon is stopping; the job was not started (submit it again once the daemon is back)")
             for id in state.queue {
                 finish(id, outcome: .failure(stopping), state: &state, events: &events)
@@ -512,6 +507,11 @@ struct EngineState: Sendable {
         if queue.count >= limit {
             throw .busy("the queue is full: \(queue.count) jobs waiting, the most it holds; try again when a job has finished")
         }
+    }
+
+    /// Makes every read in progress give up with `error` (under the engine's lock).
+    func abandonReads(_ error: ServiceError) {
+        for ticket in reading.values { ticket.abandon(error) }
     }
 
     func checkReads(of owner: String, perCaller: Int, all: Int) throws(ServiceError) {
